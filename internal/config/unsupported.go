@@ -1,0 +1,157 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Keys of the contract that this version of the gateway does not implement
+// yet. Using one is a validation error, never silently ignored: an ignored
+// `auth:` would publish a route that its author meant to protect. When a
+// feature lands, delete its row. The schema still accepts these keys; only
+// validation refuses them.
+var unsupported = []struct {
+	key     string // where the key lives, for readers of this table
+	planned string // the work that will bring it
+	what    string // how the message names it; default: the quoted key
+	find    func(c *Config, found func(path string))
+}{
+	{"listeners[].tls", "TLS termination", "", func(c *Config, found func(string)) {
+		for i, l := range c.Listeners {
+			if l.TLS != nil {
+				found(fmt.Sprintf("listeners[%d].tls", i))
+			}
+		}
+	}},
+	{"listeners[].h2c", "HTTP/2", "", func(c *Config, found func(string)) {
+		for i, l := range c.Listeners {
+			if l.H2C {
+				found(fmt.Sprintf("listeners[%d].h2c", i))
+			}
+		}
+	}},
+	{"listeners[].proxy_protocol", "PROXY protocol", "", func(c *Config, found func(string)) {
+		for i, l := range c.Listeners {
+			if l.ProxyProtocol {
+				found(fmt.Sprintf("listeners[%d].proxy_protocol", i))
+			}
+		}
+	}},
+	{"observability.tracing.otlp_endpoint", "OpenTelemetry tracing", "", func(c *Config, found func(string)) {
+		if c.Observability.Tracing.OTLPEndpoint != "" {
+			found("observability.tracing.otlp_endpoint")
+		}
+	}},
+	{"consumers", "identity and access", "", func(c *Config, found func(string)) {
+		if len(c.Consumers) > 0 {
+			found("consumers")
+		}
+	}},
+	{"jwt_providers", "identity and access", "", func(c *Config, found func(string)) {
+		if len(c.JWTProviders) > 0 {
+			found("jwt_providers")
+		}
+	}},
+	{"oauth2_providers", "identity and access", "", func(c *Config, found func(string)) {
+		if len(c.OAuth2Providers) > 0 {
+			found("oauth2_providers")
+		}
+	}},
+	{"forward_auth", "identity and access", "", func(c *Config, found func(string)) {
+		if len(c.ForwardAuth) > 0 {
+			found("forward_auth")
+		}
+	}},
+	{"<policies>.auth", "identity and access", "", policyKey("auth", func(p *RoutePolicies) bool { return len(p.Auth) > 0 })},
+	{"<policies>.allow", "identity and access", "", policyKey("allow", func(p *RoutePolicies) bool { return p.Allow != nil })},
+	{"<policies>.rate_limits", "rate limiting", "", policyKey("rate_limits", func(p *RoutePolicies) bool { return len(p.RateLimits) > 0 })},
+	{"<policies>.quotas", "rate limiting", "", policyKey("quotas", func(p *RoutePolicies) bool { return len(p.Quotas) > 0 })},
+	{"<policies>.concurrency", "concurrency limits", "", policyKey("concurrency", func(p *RoutePolicies) bool { return p.Concurrency != nil })},
+	{"<policies>.cache", "response caching", "", policyKey("cache", func(p *RoutePolicies) bool { return p.Cache != nil })},
+	{"<policies>.cors", "CORS", "", policyKey("cors", func(p *RoutePolicies) bool { return p.CORS != nil })},
+	{"<policies>.ip", "IP filtering", "", policyKey("ip", func(p *RoutePolicies) bool { return p.IP != nil })},
+	{"<policies>.mirror", "traffic mirroring", "", policyKey("mirror", func(p *RoutePolicies) bool { return p.Mirror != nil })},
+	{"<policies>.hedge", "request hedging", "", policyKey("hedge", func(p *RoutePolicies) bool { return p.Hedge != nil })},
+	{"<policies>.deprecated", "deprecation headers", "", policyKey("deprecated", func(p *RoutePolicies) bool { return p.Deprecated != nil })},
+	{"routes[].aggregate", "aggregation", "", routeKey("aggregate", func(r *Route) bool { return r.Aggregate != nil })},
+	{"routes[].sticky_by", "traffic splitting", "", routeKey("sticky_by", func(r *Route) bool { return r.StickyBy != "" })},
+	{"routes[].upstream (weighted list)", "traffic splitting", "a weighted upstream list", routeKey("upstream", func(r *Route) bool { return r.Upstream != nil && r.Upstream.Split != nil })},
+	{"upstreams[].balancer", "load balancing", "", upstreamKey("balancer", func(u *Upstream) bool { return u.Balancer != "" && u.Balancer != "round_robin" })},
+	{"upstreams[].hash_on", "load balancing", "", upstreamKey("hash_on", func(u *Upstream) bool { return u.HashOn != "" })},
+	{"upstreams[].discovery.dns_srv", "service discovery", "", upstreamKey("discovery.dns_srv", func(u *Upstream) bool { return u.Discovery.DNSSRV != "" })},
+	{"upstreams[].health_check", "health checks", "", upstreamKey("health_check", func(u *Upstream) bool { return u.HealthCheck != nil })},
+	{"upstreams[].passive_health", "health checks", "", upstreamKey("passive_health", func(u *Upstream) bool { return u.PassiveHealth != nil })},
+	{"upstreams[].circuit_breaker", "circuit breaking", "", upstreamKey("circuit_breaker", func(u *Upstream) bool { return u.CircuitBreaker != nil })},
+	{"upstreams[].retries", "retries", "", upstreamKey("retries", func(u *Upstream) bool { return u.Retries != nil })},
+	{"upstreams[].max_connections", "connection limits", "", upstreamKey("max_connections", func(u *Upstream) bool { return u.MaxConnections > 0 })},
+	{"upstreams[].tls", "upstream TLS settings", "", upstreamKey("tls", func(u *Upstream) bool { return u.TLS != UpstreamTLS{} })},
+}
+
+// unsupported reports every use of a key in the table above, where written.
+func (v *validator) unsupported() {
+	for _, row := range unsupported {
+		row.find(v.c, func(path string) {
+			what := row.what
+			if what == "" {
+				what = strconv.Quote(lastKey(path))
+			}
+			v.add(path, "%s is not supported by this version of Portunus yet (planned: %s)", what, row.planned)
+		})
+	}
+}
+
+// lastKey is the YAML key at the end of a path: "routes[0].cors" -> "cors".
+func lastKey(path string) string {
+	for p := path; p != ""; {
+		parent := parentPath(p)
+		if p[len(parent)] == '.' {
+			return p[len(parent)+1:]
+		}
+		if parent == "" {
+			return p
+		}
+		p = parent
+	}
+	return path
+}
+
+// policyKey finds a route policy key wherever policies are written:
+// defaults, each policy set, each route.
+func policyKey(key string, used func(*RoutePolicies) bool) func(*Config, func(string)) {
+	return func(c *Config, found func(string)) {
+		if used(&c.Defaults) {
+			found("defaults." + key)
+		}
+		for _, name := range sortedKeys(c.PolicySets) {
+			p := c.PolicySets[name]
+			if used(&p) {
+				found(joinKey("policy_sets", name) + "." + key)
+			}
+		}
+		for i := range c.Routes {
+			if used(&c.Routes[i].RoutePolicies) {
+				found(fmt.Sprintf("routes[%d].%s", i, key))
+			}
+		}
+	}
+}
+
+func routeKey(key string, used func(*Route) bool) func(*Config, func(string)) {
+	return func(c *Config, found func(string)) {
+		for i := range c.Routes {
+			if used(&c.Routes[i]) {
+				found(fmt.Sprintf("routes[%d].%s", i, key))
+			}
+		}
+	}
+}
+
+func upstreamKey(key string, used func(*Upstream) bool) func(*Config, func(string)) {
+	return func(c *Config, found func(string)) {
+		for i := range c.Upstreams {
+			if used(&c.Upstreams[i]) {
+				found(fmt.Sprintf("upstreams[%d].%s", i, key))
+			}
+		}
+	}
+}
