@@ -1,0 +1,389 @@
+// Package proxy is the "proxy" action of a route: it picks a target from
+// the route's upstream pool, builds the outbound request once (path
+// rewrite, X-Forwarded-*, X-Request-Id, identity, header rules), sends it
+// over the pool's transport and streams the answer back: plain bodies,
+// chunked bodies with trailers, server-sent events (flushed per write) and
+// WebSocket upgrades (bytes copied both ways after a 101).
+//
+// SanitizeInbound, which the gateway calls on every request before
+// routing, removes what a client must not send upstream.
+//
+// Errors are problem+json: 502 upstream-unavailable (connect failure,
+// reset, any transport error), 503 upstream-unavailable with Retry-After
+// when the pool has no target, 504 upstream-timeout when the route timeout
+// passes before the response headers, 413 body-too-large when the body
+// limit trips while streaming the request body. A client that goes away
+// cancels the upstream request and is recorded as 499.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/portunus-gw/portunus/internal/headers"
+	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/problem"
+	"github.com/portunus-gw/portunus/internal/upstream"
+)
+
+// StatusClientClosedRequest is recorded (written to the ResponseWriter,
+// which reaches nobody) when the client went away before the answer.
+const StatusClientClosedRequest = 499
+
+// CodeClientClosed is the State.ErrorCode recorded for a client that went
+// away. It is never rendered: nobody is left to read it.
+const CodeClientClosed = "client-closed-request"
+
+// Config configures one proxy action.
+type Config struct {
+	// Pool is the upstream. Required.
+	Pool *upstream.Pool
+	// Timeout bounds the wait for the upstream's response headers (504
+	// after); once headers arrive the body streams without it. 0 = none.
+	Timeout time.Duration
+	// StripPrefix (rewrite.strip_prefix) removes this whole-segment
+	// prefix from the path. "" or "/" = none.
+	StripPrefix string
+	// RewritePath (rewrite.path) replaces the path; compile it with
+	// headers.CompilePath. nil = none. Applied after StripPrefix.
+	RewritePath *headers.Template
+	// RequestHeaders edit the outbound request headers; nil = none.
+	RequestHeaders *headers.Rules
+	// ResponseHeaders edit the response headers; nil = none.
+	ResponseHeaders *headers.Rules
+	// Now is the clock for UpstreamDuration; nil = time.Now.
+	Now func() time.Time
+}
+
+type handler struct {
+	pool      *upstream.Pool
+	rt        http.RoundTripper
+	timeout   time.Duration
+	strip     string
+	stripVal  []string // {strip}, for X-Forwarded-Prefix
+	rewrite   *headers.Template
+	reqRules  *headers.Rules
+	respRules *headers.Rules
+	now       func() time.Time
+}
+
+// New returns the proxy action for cfg.
+func New(cfg Config) pipeline.Handler { return newHandler(cfg).serve }
+
+// newHandler normalizes cfg into the handler New serves with.
+func newHandler(cfg Config) *handler {
+	h := &handler{
+		pool:      cfg.Pool,
+		rt:        cfg.Pool.RoundTripper(),
+		timeout:   cfg.Timeout,
+		strip:     strings.TrimRight(cfg.StripPrefix, "/"),
+		rewrite:   cfg.RewritePath,
+		reqRules:  cfg.RequestHeaders,
+		respRules: cfg.ResponseHeaders,
+		now:       cfg.Now,
+	}
+	if h.strip != "" && h.strip[0] != '/' {
+		h.strip = "/" + h.strip
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.stripVal = []string{h.strip}
+	return h
+}
+
+// errRouteTimeout is the cancel cause when the route timeout passes.
+var errRouteTimeout = errors.New("proxy: route timeout waiting for upstream response headers")
+
+// Shared static header values.
+var (
+	valHTTP  = []string{"http"}
+	valHTTPS = []string{"https"}
+	valEmpty = []string{""}
+)
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
+	s.Upstream = h.pool.Name()
+	t := h.pool.Pick(s)
+	if t == nil {
+		w.Header().Set("Retry-After", "1")
+		h.fail(w, r, s, problem.UpstreamUnavailable, http.StatusServiceUnavailable, "upstream "+h.pool.Name()+" has no available target")
+		return
+	}
+	s.Target = t.String()
+
+	var tmpl http.Request
+	if !h.outbound(&tmpl, w, r, s, t) {
+		return
+	}
+	var body *bodyWatch
+	if tmpl.Body != http.NoBody {
+		body = &bodyWatch{rc: tmpl.Body}
+		tmpl.Body = body
+	}
+
+	ctx := r.Context()
+	var timer *time.Timer
+	if h.timeout > 0 {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		timer = time.AfterFunc(h.timeout, func() { cancel(errRouteTimeout) })
+	}
+	// WithContext copies tmpl to the heap; tmpl itself can stay on the
+	// stack, so the request costs one allocation.
+	out := tmpl.WithContext(ctx)
+
+	start := h.now()
+	res, err := h.rt.RoundTrip(out)
+	if timer != nil && !timer.Stop() && err == nil {
+		// The timeout fired as the headers arrived: the context is
+		// already cancelled, so the body could not be read anyway.
+		res.Body.Close()
+		err = errRouteTimeout
+	}
+	s.UpstreamDuration = h.now().Sub(start)
+	if err != nil {
+		h.roundTripError(w, r, s, ctx, body, err)
+		return
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		h.upgrade(w, r, s, out, res)
+		return
+	}
+	h.respond(w, r, s, res)
+}
+
+// outbound builds the upstream request into out. It constructs only what
+// differs from the inbound request; header value slices are shared, never
+// written. It reports false when it answered the client itself.
+func (h *handler) outbound(out *http.Request, w http.ResponseWriter, r *http.Request, s *pipeline.State, t *upstream.Target) bool {
+	escaped := s.Path
+	if escaped == "" {
+		escaped = "/"
+	}
+	stripped := false
+	if h.strip != "" {
+		before := escaped
+		escaped = stripPrefix(escaped, h.strip)
+		stripped = escaped != before
+	}
+	if h.rewrite != nil || t.PathPrefix != "" {
+		var buf [256]byte
+		b := append(buf[:0], t.PathPrefix...)
+		if h.rewrite != nil {
+			b = h.rewrite.Render(b, r, s)
+		} else {
+			b = append(b, escaped...)
+		}
+		escaped = string(b)
+	}
+	unescaped := escaped
+	if strings.IndexByte(escaped, '%') >= 0 {
+		var err error
+		if unescaped, err = url.PathUnescape(escaped); err != nil {
+			h.fail(w, r, s, problem.InvalidPath, 0, "the upstream path is not validly escaped")
+			return false
+		}
+	}
+	// One allocation holds the URL and the backing of the header values
+	// set below (every value slice is capped, so appending copies).
+	o := &outAlloc{}
+	o.url = url.URL{
+		Scheme:   t.URL.Scheme,
+		Host:     t.Host,
+		Path:     unescaped,
+		RawPath:  escaped,
+		RawQuery: r.URL.RawQuery,
+	}
+	one := func(i int, v string) []string {
+		o.vals[i] = v
+		return o.vals[i : i+1 : i+1]
+	}
+
+	hdr := make(http.Header, len(r.Header)+6)
+	for k, vv := range r.Header {
+		hdr[k] = vv
+	}
+	peer := peerHost(r.RemoteAddr)
+	if prior := hdr["X-Forwarded-For"]; s.PeerTrusted && len(prior) > 0 && peer != "" {
+		hdr["X-Forwarded-For"] = one(0, strings.Join(prior, ", ")+", "+peer)
+	} else if peer != "" {
+		hdr["X-Forwarded-For"] = one(0, peer)
+	} else {
+		delete(hdr, "X-Forwarded-For")
+	}
+	if !s.PeerTrusted || len(hdr["X-Forwarded-Proto"]) == 0 {
+		if r.TLS != nil {
+			hdr["X-Forwarded-Proto"] = valHTTPS
+		} else {
+			hdr["X-Forwarded-Proto"] = valHTTP
+		}
+	}
+	if !s.PeerTrusted || len(hdr["X-Forwarded-Host"]) == 0 {
+		hdr["X-Forwarded-Host"] = one(1, r.Host)
+	}
+	if s.RequestID != "" {
+		hdr["X-Request-Id"] = one(2, s.RequestID)
+	}
+	if s.Consumer != "" {
+		hdr["X-Consumer-Name"] = one(3, s.Consumer)
+		if len(s.Roles) > 0 {
+			hdr["X-Consumer-Roles"] = one(4, strings.Join(s.Roles, ","))
+		}
+	}
+	if _, ok := hdr["User-Agent"]; !ok {
+		// Go's transport sends its own User-Agent when none is set; an
+		// empty value sends none, as the client did.
+		hdr["User-Agent"] = valEmpty
+	}
+	if stripped {
+		// As Traefik and others do: the upstream can rebuild its public
+		// URLs from the prefix it never saw.
+		hdr["X-Forwarded-Prefix"] = h.stripVal
+	}
+	h.reqRules.Apply(hdr, r, s)
+
+	host := t.Host
+	if h.pool.PreserveHost() {
+		host = r.Host
+	}
+	if v := hdr["Host"]; len(v) > 0 {
+		// A header rule set Host: the transport ignores Header["Host"],
+		// so honour it here.
+		host = v[0]
+		delete(hdr, "Host")
+	}
+	*out = http.Request{
+		Method:        r.Method,
+		URL:           &o.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        hdr,
+		Host:          host,
+		ContentLength: r.ContentLength,
+		Body:          r.Body,
+	}
+	if r.ContentLength == 0 || r.Body == nil {
+		out.Body = http.NoBody
+		out.ContentLength = 0
+	}
+	return true
+}
+
+// outAlloc groups what outbound would otherwise allocate one by one.
+type outAlloc struct {
+	url  url.URL
+	vals [5]string
+}
+
+// stripPrefix removes prefix from escaped when it is a whole-segment
+// prefix: "/v1/users/7" - "/v1" = "/users/7"; "/v1" - "/v1" = "/".
+func stripPrefix(escaped, prefix string) string {
+	if !strings.HasPrefix(escaped, prefix) {
+		return escaped
+	}
+	rest := escaped[len(prefix):]
+	switch {
+	case rest == "":
+		return "/"
+	case rest[0] == '/':
+		return rest
+	}
+	return escaped
+}
+
+// peerHost returns the address part of a RemoteAddr ("ip:port").
+func peerHost(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
+// fail answers with a problem. status 0 = the code's status.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *pipeline.State, code problem.Code, status int, detail string) {
+	s.ErrorCode = string(code)
+	problem.Write(w, r, problem.Problem{Code: code, Status: status, Detail: detail, RequestID: s.RequestID})
+}
+
+// roundTripError turns a failed round trip into the right answer.
+func (h *handler) roundTripError(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, body *bodyWatch, err error) {
+	if berr := body.err(); berr != nil {
+		// The request body failed, not the upstream: never blame the
+		// upstream (nor, later, count it against its health).
+		var mbe *http.MaxBytesError
+		var ne net.Error
+		w.Header().Set("Connection", "close")
+		switch {
+		case errors.As(berr, &mbe):
+			h.fail(w, r, s, problem.BodyTooLarge, 0, "the request body exceeds the route's limit")
+		case r.Context().Err() != nil:
+			h.clientGone(w, s)
+		case errors.As(berr, &ne) && ne.Timeout():
+			h.fail(w, r, s, problem.RequestTimeout, 0, "")
+		default:
+			h.fail(w, r, s, problem.BadRequest, 0, "the request body could not be read")
+		}
+		return
+	}
+	if r.Context().Err() != nil {
+		h.clientGone(w, s)
+		return
+	}
+	if errors.Is(err, errRouteTimeout) || context.Cause(ctx) == errRouteTimeout {
+		h.fail(w, r, s, problem.UpstreamTimeout, 0, "upstream "+h.pool.Name()+" did not answer within the route timeout")
+		return
+	}
+	var op *net.OpError
+	var ne net.Error
+	if !(errors.As(err, &op) && op.Op == "dial") && errors.As(err, &ne) && ne.Timeout() {
+		// The transport's response_header timeout.
+		h.fail(w, r, s, problem.UpstreamTimeout, 0, "upstream "+h.pool.Name()+" did not send response headers in time")
+		return
+	}
+	h.fail(w, r, s, problem.UpstreamUnavailable, 0, "upstream "+h.pool.Name()+" could not be reached")
+}
+
+// clientGone records a client that went away. The status reaches nobody;
+// it is written so the access log's status recorder sees 499.
+func (h *handler) clientGone(w http.ResponseWriter, s *pipeline.State) {
+	s.ErrorCode = CodeClientClosed
+	w.WriteHeader(StatusClientClosedRequest)
+}
+
+// bodyWatch wraps the request body to learn whether a failed round trip
+// failed on our side (body too large, client gone, malformed chunking).
+// The transport reads it from its own goroutine, hence the atomic.
+type bodyWatch struct {
+	rc   io.ReadCloser
+	fail atomic.Pointer[error]
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.fail.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+func (b *bodyWatch) Close() error { return b.rc.Close() }
+
+func (b *bodyWatch) err() error {
+	if b == nil {
+		return nil
+	}
+	if p := b.fail.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

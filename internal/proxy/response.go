@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/portunus-gw/portunus/internal/pipeline"
+)
+
+// copyBufferSize is the body copy buffer: large enough that a bulk body
+// moves in few syscalls, small enough to pool per request.
+const copyBufferSize = 32 << 10
+
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, copyBufferSize)
+	return &b
+}}
+
+// respond forwards the upstream's answer: status, headers (minus
+// hop-by-hop), response header rules, body (streamed), trailers.
+//
+// Headers the gateway or an earlier policy already set on w (X-Request-Id,
+// CORS, rate-limit fields) win over the upstream's copies, except Vary,
+// which is merged, since both sides may legitimately vary the answer.
+func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.State, res *http.Response) {
+	defer res.Body.Close()
+	removeHopByHop(res.Header)
+	dst := w.Header()
+	for k, vv := range res.Header {
+		if old := dst[k]; len(old) > 0 {
+			if k == "Vary" {
+				dst[k] = append(old[:len(old):len(old)], vv...)
+			}
+			continue
+		}
+		dst[k] = vv
+	}
+	h.respRules.Apply(dst, r, s)
+
+	// Trailers the upstream announced are announced to the client before
+	// the header is written, so net/http sends them after a chunked body.
+	var announced []string
+	if len(res.Trailer) > 0 {
+		announced = make([]string, 0, len(res.Trailer))
+		for k := range res.Trailer {
+			announced = append(announced, k)
+		}
+		dst["Trailer"] = []string{strings.Join(announced, ", ")}
+	}
+
+	w.WriteHeader(res.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	// Event streams and bodies of unknown length are flushed after every
+	// write, so each event reaches the client as the upstream sends it;
+	// the header is flushed at once too, so a stream whose first event
+	// comes late is still seen as open.
+	var flusher *http.ResponseController
+	if res.ContentLength < 0 || isEventStream(res.Header) {
+		flusher = http.NewResponseController(w)
+		_ = flusher.Flush()
+	}
+	if !h.copyBody(w, r, res, flusher) {
+		return
+	}
+	for k, vv := range res.Trailer {
+		if contains(announced, k) {
+			dst[k] = vv
+		} else {
+			dst[http.TrailerPrefix+k] = vv
+		}
+	}
+}
+
+// copyBody streams the response body to the client with a pooled buffer,
+// flushing after every write when flusher is set. It reports whether the
+// whole body was copied.
+func (h *handler) copyBody(w http.ResponseWriter, r *http.Request, res *http.Response, flusher *http.ResponseController) bool {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := res.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return false // the client went away; the deferred Close cancels upstream
+			}
+			if flusher != nil {
+				_ = flusher.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return true
+		}
+		if rerr != nil {
+			if r.Context().Err() != nil {
+				return false
+			}
+			// The upstream broke mid-body. The status is already sent;
+			// aborting the handler makes net/http cut the connection
+			// instead of ending the response cleanly, so the client can
+			// tell the body is incomplete.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+func isEventStream(h http.Header) bool {
+	ct := h["Content-Type"]
+	if len(ct) == 0 {
+		return false
+	}
+	v := ct[0]
+	if strings.HasPrefix(v, "text/event-stream") {
+		return true
+	}
+	if !strings.Contains(strings.ToLower(v), "event-stream") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(v)
+	return mt == "text/event-stream"
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
