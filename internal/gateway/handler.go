@@ -1,0 +1,357 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/problem"
+	"github.com/portunus-gw/portunus/internal/proxy"
+	"github.com/portunus-gw/portunus/internal/router"
+	"github.com/portunus-gw/portunus/internal/telemetry"
+)
+
+// Gateway is the handler of every public listener. It reads the current
+// snapshot once per request, so a reload never changes a request midway.
+type Gateway struct {
+	snap    atomic.Pointer[Snapshot]
+	metrics *telemetry.Metrics
+	// unrouted records requests no route took (404, 405, 400).
+	unrouted *telemetry.RouteMetrics
+	ids      *requestIDs
+	pool     sync.Pool
+}
+
+// NewGateway returns a gateway with no snapshot; Swap installs one.
+func NewGateway(m *telemetry.Metrics) *Gateway {
+	g := &Gateway{metrics: m, unrouted: m.Route(""), ids: newRequestIDs()}
+	g.pool.New = func() any { return new(exchange) }
+	return g
+}
+
+// Snapshot returns the current snapshot (nil before the first Swap).
+func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
+
+// Swap installs s as the current snapshot and returns the previous one.
+func (g *Gateway) Swap(s *Snapshot) *Snapshot { return g.snap.Swap(s) }
+
+// exchange is the pooled per-request working set.
+type exchange struct {
+	state pipeline.State
+	rec   recorder
+	req   router.Request
+	match router.Match[*Route]
+	buf   [64]byte
+}
+
+var (
+	methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+)
+
+// ServeHTTP runs the fixed front of the pipeline — request id, client
+// address, path normalization, header sanitation, routing — and then the
+// matched route's compiled chain.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	snap := g.snap.Load()
+	x := g.pool.Get().(*exchange)
+	defer g.release(x)
+	s := &x.state
+	s.Start = time.Now()
+	x.rec.reset(w)
+	rw := &x.rec
+
+	s.RequestID = g.ids.fromRequest(r.Header["X-Request-Id"], x.buf[:0])
+	rw.Header()["X-Request-Id"] = []string{s.RequestID}
+	g.metrics.InFlight.Inc()
+	defer g.finish(snap, r, x)
+
+	if snap == nil {
+		s.ErrorCode = string(problem.UpstreamUnavailable)
+		problem.Write(rw, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: "no configuration loaded", RequestID: s.RequestID})
+		return
+	}
+
+	peer := peerAddr(r.RemoteAddr)
+	s.PeerTrusted = peer.IsValid() && snap.trusts(peer)
+	s.ClientIP = peer
+	if s.PeerTrusted {
+		s.ClientIP = clientFromXFF(r.Header["X-Forwarded-For"], peer, snap)
+	}
+
+	if r.Method == http.MethodConnect {
+		rw.Header()["Allow"] = []string{"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
+		g.fail(rw, r, s, problem.MethodNotAllowed, "CONNECT is not supported")
+		return
+	}
+	if r.RequestURI == "*" {
+		// OPTIONS * asks about the server, not a resource: answer here.
+		if r.Method == http.MethodOptions {
+			rw.Header()["Allow"] = []string{"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
+			rw.Header()["Content-Length"] = []string{"0"}
+			rw.WriteHeader(http.StatusOK)
+			return
+		}
+		g.fail(rw, r, s, problem.InvalidPath, "the request target * is only valid with OPTIONS")
+		return
+	}
+
+	path, encodedSep, err := router.Normalize(rawPath(r))
+	if err != nil {
+		g.fail(rw, r, s, problem.InvalidPath, err.Error())
+		return
+	}
+	s.Path = path
+
+	// Method override is read before the headers are sanitized (which
+	// removes it) and honoured only when the route it leads to allows it.
+	override := ""
+	if r.Method == http.MethodPost {
+		for _, k := range methodOverrideHeaders {
+			if v := r.Header[k]; len(v) > 0 {
+				override = strings.ToUpper(strings.TrimSpace(v[0]))
+				break
+			}
+		}
+	}
+	proxy.SanitizeInbound(r.Header, s.PeerTrusted)
+
+	x.req = router.Request{Host: r.Host, Path: path, Method: r.Method, Header: r.Header}
+	if isPreflight(r) {
+		x.req.Method = r.Header["Access-Control-Request-Method"][0]
+	}
+	res := router.NotFound
+	if override != "" && validMethod(override) {
+		x.req.Method = override
+		res = snap.router.Match(&x.req, &x.match)
+		if res == router.Matched && x.match.Value.AllowMethodOverride {
+			r.Method = override
+		} else {
+			x.req.Method = r.Method
+			res = router.NotFound
+		}
+	}
+	if res == router.NotFound {
+		res = snap.router.Match(&x.req, &x.match)
+	}
+	switch res {
+	case router.NotFound:
+		g.fail(rw, r, s, problem.NoRoute, "no route matches "+r.Method+" "+path)
+		return
+	case router.MethodNotAllowed:
+		rw.Header()["Allow"] = []string{strings.Join(snap.router.Allowed(&x.req), ", ")}
+		g.fail(rw, r, s, problem.MethodNotAllowed, "the route does not accept "+x.req.Method)
+		return
+	}
+	rt := x.match.Value
+	s.RouteName = rt.Name
+	if encodedSep && !rt.AllowEncodedSlash {
+		g.fail(rw, r, s, problem.InvalidPath, "encoded '/', '\\' or NUL in the path is not allowed on this route")
+		return
+	}
+	s.Params = x.match.Params
+	rt.Handler(rw, r, s)
+}
+
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, s *pipeline.State, code problem.Code, detail string) {
+	s.ErrorCode = string(code)
+	problem.Write(w, r, problem.Problem{Code: code, Detail: detail, RequestID: s.RequestID})
+}
+
+// finish records the request in metrics and the access log.
+func (g *Gateway) finish(snap *Snapshot, r *http.Request, x *exchange) {
+	g.metrics.InFlight.Dec()
+	s := &x.state
+	status := x.rec.status
+	if status == 0 {
+		status = http.StatusOK
+		if r.Context().Err() != nil {
+			status = 499 // client closed the request before an answer
+		}
+	}
+	d := time.Since(s.Start)
+	var rt *Route
+	if s.RouteName != "" {
+		rt = x.match.Value
+	}
+	if rt != nil {
+		rt.metrics.Observe(r.Method, status, s.Upstream, d)
+	} else {
+		g.unrouted.Observe(r.Method, status, "", d)
+	}
+	if snap != nil && snap.accessLog != nil {
+		e := telemetry.Entry{
+			Time: s.Start, RequestID: s.RequestID, ClientIP: addrString(s.ClientIP), Method: r.Method,
+			Host: r.Host, Path: s.Path, Proto: r.Proto, Route: s.RouteName, Upstream: s.Upstream,
+			Target: s.Target, Consumer: s.Consumer, UserAgent: r.UserAgent(), Error: s.ErrorCode,
+			Status: status, BytesIn: r.ContentLength, BytesOut: x.rec.bytes, Duration: d,
+			UpstreamDuration: s.UpstreamDuration,
+		}
+		if s.Path == "" {
+			e.Path = r.URL.Path
+		}
+		if e.BytesIn < 0 {
+			e.BytesIn = 0
+		}
+		snap.accessLog.Log(&e)
+	}
+}
+
+func (g *Gateway) release(x *exchange) {
+	x.state.Reset()
+	x.rec.reset(nil)
+	x.req = router.Request{}
+	x.match = router.Match[*Route]{}
+	g.pool.Put(x)
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// rawPath is the path of the request target as the client sent it.
+func rawPath(r *http.Request) string {
+	u := r.RequestURI
+	if len(u) > 0 && u[0] == '/' {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			return u[:i]
+		}
+		return u
+	}
+	// absolute-form (GET http://host/path): the URL parser split it.
+	return r.URL.EscapedPath()
+}
+
+func isPreflight(r *http.Request) bool {
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	m := r.Header["Access-Control-Request-Method"]
+	return len(m) == 1 && m[0] != "" && len(r.Header["Origin"]) > 0 && validMethod(m[0])
+}
+
+// validMethod accepts RFC 9110 token methods in upper case.
+func validMethod(m string) bool {
+	if m == "" || len(m) > 32 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if c < 'A' || c > 'Z' {
+			if c != '-' && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// peerAddr parses the TCP peer; IPv4-mapped IPv6 addresses are unmapped so
+// that 10.0.0.0/8 matches either spelling.
+func peerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		host, _, err := net.SplitHostPort(remote)
+		if err != nil {
+			return netip.Addr{}
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			return netip.Addr{}
+		}
+		return a.Unmap()
+	}
+	return ap.Addr().Unmap()
+}
+
+// clientFromXFF returns the right-most X-Forwarded-For hop that is not a
+// trusted proxy: everything left of it could have been written by the
+// client.
+func clientFromXFF(xff []string, peer netip.Addr, snap *Snapshot) netip.Addr {
+	client := peer
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
+		for len(v) > 0 {
+			j := strings.LastIndexByte(v, ',')
+			hop := strings.TrimSpace(v[j+1:])
+			if j < 0 {
+				v = ""
+			} else {
+				v = v[:j]
+			}
+			if hop == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(hop)
+			if err != nil {
+				return client
+			}
+			a = a.Unmap()
+			client = a
+			if !snap.trusts(a) {
+				return a
+			}
+		}
+	}
+	return client
+}
+
+// recorder captures the status and size of the answer for metrics and the
+// access log while passing flushes and hijacks through.
+type recorder struct {
+	w      http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *recorder) reset(rw http.ResponseWriter) { *w = recorder{w: rw} }
+
+func (w *recorder) Header() http.Header { return w.w.Header() }
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 || (w.status >= 100 && w.status < 200 && w.status != http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.w.WriteHeader(code)
+}
+
+func (w *recorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.w.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *recorder) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.w.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	c, brw, err := hj.Hijack()
+	if err == nil {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, brw, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.w }

@@ -1,0 +1,341 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/portunus-gw/portunus/internal/carry"
+	"github.com/portunus-gw/portunus/internal/config"
+	"github.com/portunus-gw/portunus/internal/headers"
+	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/policy/bodylimit"
+	"github.com/portunus-gw/portunus/internal/proxy"
+	"github.com/portunus-gw/portunus/internal/router"
+	"github.com/portunus-gw/portunus/internal/telemetry"
+	"github.com/portunus-gw/portunus/internal/upstream"
+)
+
+// Snapshot is one compiled configuration: immutable once built, shared by
+// every request that started while it was current.
+type Snapshot struct {
+	Config *config.Config
+	Hash   string
+	// Loaded is when this snapshot became current.
+	Loaded time.Time
+
+	router    *router.Router[*Route]
+	routes    []*Route
+	upstreams map[string]*upstream.Pool
+	trusted   []netip.Prefix
+	accessLog *telemetry.AccessLog
+}
+
+// Route is a compiled route: its match data and the handler chain that
+// serves it.
+type Route struct {
+	Name  string
+	Index int
+	// Config is the route as loaded (policies already layered).
+	Config *config.Route
+	// Handler runs the route's policies and its action.
+	Handler pipeline.Handler
+	// Policies names the stages of Handler in order, for explain.
+	Policies []string
+
+	AllowEncodedSlash   bool
+	AllowMethodOverride bool
+	// Upstream is the proxy action's pool (nil for other actions).
+	Upstream *upstream.Pool
+	proxyCfg *proxy.Config
+	metrics  *telemetry.RouteMetrics
+}
+
+// compileDeps are the process-wide parts a snapshot is built with.
+type compileDeps struct {
+	metrics *telemetry.Metrics
+	build   *carry.Build
+}
+
+// compile builds a snapshot from a validated config. Problems it finds
+// are reported as config errors with positions, all at once.
+func compile(cfg *config.Config, deps compileDeps) (*Snapshot, error) {
+	snap := &Snapshot{
+		Config:    cfg,
+		Hash:      cfg.Hash(),
+		upstreams: make(map[string]*upstream.Pool, len(cfg.Upstreams)),
+	}
+	var errs config.ErrorList
+
+	for _, c := range cfg.TrustedProxies {
+		p, err := parsePrefix(c)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt("trusted_proxies", "%v", err))
+			continue
+		}
+		snap.trusted = append(snap.trusted, p)
+	}
+
+	for i := range cfg.Upstreams {
+		u := cfg.Upstreams[i]
+		pool, err := carry.Get(deps.build, carry.Key("upstream", u.Name, u), func() (*upstream.Pool, error) {
+			return upstream.NewPool(u)
+		})
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("upstreams[%d]", i), "%v", err))
+			continue
+		}
+		snap.upstreams[u.Name] = pool
+	}
+
+	specs := make([]router.Route[*Route], 0, len(cfg.Routes))
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		rt, rerrs := compileRoute(cfg, i, rc, snap, deps)
+		errs = append(errs, rerrs...)
+		if rt == nil {
+			continue
+		}
+		snap.routes = append(snap.routes, rt)
+		specs = append(specs, router.Route[*Route]{
+			Hosts:      rc.Match.Hosts,
+			Path:       rc.Match.Path,
+			PathPrefix: rc.Match.PathPrefix,
+			PathRegex:  rc.Match.PathRegex,
+			Methods:    rc.Match.Methods,
+			Headers:    rc.Match.Headers,
+			Value:      rt,
+		})
+	}
+	if len(errs) == 0 {
+		r, err := router.New(specs)
+		if err != nil {
+			for _, be := range unwrapBuildErrors(err) {
+				idx := specs[be.Index].Value.Index
+				errs = append(errs, cfg.ErrorAt(fmt.Sprintf("routes[%d].%s", idx, be.Field), "%s", be.Msg))
+			}
+		}
+		snap.router = r
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(a, b int) bool {
+			if errs[a].Line != errs[b].Line {
+				return errs[a].Line < errs[b].Line
+			}
+			return errs[a].Col < errs[b].Col
+		})
+		return nil, errs
+	}
+	return snap, nil
+}
+
+// compileRoute composes one route's chain. The order of policies is fixed
+// here and only here (DESIGN.md "Pipeline"): IP filter → CORS → body/size
+// limits → authentication → authorization → rate limit → concurrency →
+// cache lookup → request transforms → action → response transforms → cache
+// store. Absent policies are absent from the chain, so they cost nothing.
+func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, deps compileDeps) (*Route, config.ErrorList) {
+	var errs config.ErrorList
+	at := func(field string) string { return fmt.Sprintf("routes[%d].%s", i, field) }
+	rt := &Route{
+		Name:                rc.Name,
+		Index:               i,
+		Config:              rc,
+		AllowEncodedSlash:   boolOr(rc.AllowEncodedSlash, false),
+		AllowMethodOverride: boolOr(rc.AllowMethodOverride, false),
+		metrics:             deps.metrics.Route(rc.Name),
+	}
+	paramNames := pathParamNames(rc.Match.Path)
+
+	var mws []pipeline.Middleware
+	if rc.MaxBodyBytes != nil && *rc.MaxBodyBytes > 0 {
+		mws = append(mws, bodylimit.New(int64(*rc.MaxBodyBytes)))
+		rt.Policies = append(rt.Policies, "body limit "+rc.MaxBodyBytes.String())
+	}
+
+	var action pipeline.Handler
+	switch {
+	case rc.Respond != nil:
+		h, err := respondHandler(rc.Respond, rc.ResponseHeaders, paramNames)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("response_headers"), "%v", err))
+		}
+		action = h
+		rt.Policies = append(rt.Policies, "respond "+strconv.Itoa(rc.Respond.Status))
+	case rc.Upstream != nil:
+		pool := snap.upstreams[rc.Upstream.Name]
+		if pool == nil {
+			// Validation reports unknown names; a pool that failed to
+			// build was reported above.
+			return nil, errs
+		}
+		pc := proxy.Config{Pool: pool}
+		if rc.Timeout != nil {
+			pc.Timeout = rc.Timeout.D()
+		}
+		if rc.Rewrite != nil {
+			pc.StripPrefix = rc.Rewrite.StripPrefix
+			if rc.Rewrite.Path != "" {
+				t, err := headers.CompilePath(rc.Rewrite.Path, paramNames)
+				if err != nil {
+					errs = append(errs, cfg.ErrorAt(at("rewrite.path"), "%v", err))
+				}
+				pc.RewritePath = t
+			}
+		}
+		if rc.RequestHeaders != nil {
+			rules, err := headers.CompileRules(rc.RequestHeaders, paramNames)
+			if err != nil {
+				errs = append(errs, cfg.ErrorAt(at("request_headers"), "%v", err))
+			}
+			pc.RequestHeaders = rules
+			rt.Policies = append(rt.Policies, "request headers")
+		}
+		if rc.ResponseHeaders != nil {
+			rules, err := headers.CompileRules(rc.ResponseHeaders, paramNames)
+			if err != nil {
+				errs = append(errs, cfg.ErrorAt(at("response_headers"), "%v", err))
+			}
+			pc.ResponseHeaders = rules
+			rt.Policies = append(rt.Policies, "response headers")
+		}
+		rt.Upstream = pool
+		rt.proxyCfg = &pc
+		action = proxy.New(pc)
+		rt.Policies = append(rt.Policies, "proxy to upstream "+pool.Name())
+	default:
+		errs = append(errs, cfg.ErrorAt(fmt.Sprintf("routes[%d]", i), "route has no action this version supports"))
+		return nil, errs
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	rt.Handler = pipeline.Chain(action, mws...)
+	return rt, nil
+}
+
+// respondHandler answers with a fixed response; header values may hold
+// templates.
+func respondHandler(rc *config.Respond, extra *config.HeaderRules, params []string) (pipeline.Handler, error) {
+	hr := &config.HeaderRules{Set: map[string]string{}}
+	for k, v := range rc.Headers {
+		hr.Set[k] = v
+	}
+	if extra != nil {
+		for k, v := range extra.Set {
+			hr.Set[k] = v
+		}
+		hr.Add = extra.Add
+		hr.Remove = extra.Remove
+	}
+	rules, err := headers.CompileRules(hr, params)
+	if err != nil {
+		return nil, err
+	}
+	status := rc.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	body := []byte(rc.Body)
+	clen := []string{strconv.Itoa(len(body))}
+	_, hasType := rc.Headers["Content-Type"]
+	return func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
+		h := w.Header()
+		if !hasType && len(body) > 0 {
+			h["Content-Type"] = textPlain
+		}
+		rules.Apply(h, r, s)
+		h["Content-Length"] = clen
+		w.WriteHeader(status)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(body)
+		}
+	}, nil
+}
+
+var textPlain = []string{"text/plain; charset=utf-8"}
+
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// pathParamNames lists the {name} segments of an exact route path.
+func pathParamNames(path string) []string {
+	var names []string
+	for i := 0; i < len(path); i++ {
+		if path[i] != '{' {
+			continue
+		}
+		j := i + 1
+		for j < len(path) && path[j] != '}' {
+			j++
+		}
+		if j < len(path) {
+			names = append(names, path[i+1:j])
+		}
+		i = j
+	}
+	return names
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR or address %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func unwrapBuildErrors(err error) []*router.BuildError {
+	var out []*router.BuildError
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if be, ok := e.(*router.BuildError); ok {
+			out = append(out, be)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	if len(out) == 0 {
+		out = append(out, &router.BuildError{Index: 0, Field: "match", Msg: err.Error()})
+	}
+	return out
+}
+
+// CompileForExplain compiles cfg without opening anything, for `portunus
+// explain`.
+func CompileForExplain(cfg *config.Config) (*Snapshot, error) {
+	b := carry.NewRegistry().Begin()
+	defer b.Abort()
+	return compile(cfg, compileDeps{metrics: telemetry.NewMetrics(), build: b})
+}
+
+// trusts reports whether addr is one of the trusted proxies.
+func (s *Snapshot) trusts(addr netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Routes returns the compiled routes in file order.
+func (s *Snapshot) Routes() []*Route { return s.routes }
