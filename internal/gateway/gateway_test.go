@@ -280,3 +280,40 @@ routes:
 		t.Errorf("type = %q", p.Type)
 	}
 }
+
+func TestListenerLimits(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "up")
+	g := startGateway(t, `
+listeners:
+  - address: "127.0.0.1:0"
+    limits: { max_uri_bytes: 64, max_headers: 5, max_header_bytes: 1KiB }
+observability: { access_log: { path: "off" } }
+upstreams: [{ name: up, targets: [{ url: "`+up.URL+`" }] }]
+routes: [{ match: { path_prefix: / }, upstream: up }]
+`)
+	resp := g.do("GET", "/"+strings.Repeat("a", 80), nil, "")
+	if resp.StatusCode != 414 {
+		t.Errorf("long target: %d; want 414", resp.StatusCode)
+	}
+	if p := readProblem(t, resp); p.Type != "urn:portunus:problem:uri-too-long" || p.RequestID == "" {
+		t.Errorf("problem = %+v", p)
+	}
+	h := map[string]string{}
+	for i := 0; i < 6; i++ {
+		h[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	resp = g.do("GET", "/", h, "")
+	if resp.StatusCode != 431 {
+		t.Errorf("too many headers: %d; want 431", resp.StatusCode)
+	}
+	readProblem(t, resp)
+	resp = g.do("GET", "/", map[string]string{"X-Big": strings.Repeat("b", 4096)}, "")
+	resp.Body.Close()
+	if resp.StatusCode != 431 {
+		t.Errorf("header block over max_header_bytes: %d; want 431", resp.StatusCode)
+	}
+	if n := up.count(); n != 0 {
+		t.Errorf("upstream saw %d requests; want 0", n)
+	}
+}

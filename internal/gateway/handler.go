@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/proxy"
@@ -54,10 +56,36 @@ var (
 	methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 )
 
-// ServeHTTP runs the fixed front of the pipeline — request id, client
+// listenerHandler serves one listener: the gateway with that listener's
+// limits.
+type listenerHandler struct {
+	g              *Gateway
+	maxURI         int
+	maxHeaders     int
+	maxHeaderBytes int
+}
+
+// ListenerHandler returns the handler for a listener with limits lim
+// (nil: no limits beyond net/http's).
+func (g *Gateway) ListenerHandler(lim *config.Limits) http.Handler {
+	h := &listenerHandler{g: g}
+	if lim != nil {
+		h.maxURI, h.maxHeaders, h.maxHeaderBytes = int(lim.MaxURIBytes), lim.MaxHeaders, int(lim.MaxHeaderBytes)
+	}
+	return h
+}
+
+func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.g.serve(w, r, h) }
+
+// ServeHTTP serves r with no listener limits.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.serve(w, r, &noLimits) }
+
+var noLimits listenerHandler
+
+// serve runs the fixed front of the pipeline — request id, client
 // address, path normalization, header sanitation, routing — and then the
 // matched route's compiled chain.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHandler) {
 	snap := g.snap.Load()
 	x := g.pool.Get().(*exchange)
 	defer g.release(x)
@@ -84,6 +112,35 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.ClientIP = clientFromXFF(r.Header["X-Forwarded-For"], peer, snap)
 	}
 
+	// Listener limits net/http does not enforce itself: the length of the
+	// request target (414) and the number of header fields (431). The
+	// connection is closed after such an answer.
+	if lim.maxURI > 0 && len(r.RequestURI) > lim.maxURI {
+		rw.Header()["Connection"] = []string{"close"}
+		g.fail(rw, r, s, problem.URITooLong, "the request target is longer than "+strconv.Itoa(lim.maxURI)+" bytes")
+		return
+	}
+	if lim.maxHeaders > 0 || lim.maxHeaderBytes > 0 {
+		// net/http allows 4 KiB of slack over MaxHeaderBytes; count
+		// the block as it was sent to hold the configured limit exactly.
+		fields, size := 0, len(r.Method)+len(r.RequestURI)+len(r.Proto)+4
+		for k, vs := range r.Header {
+			fields += len(vs)
+			for _, v := range vs {
+				size += len(k) + len(v) + 4
+			}
+		}
+		if lim.maxHeaders > 0 && fields > lim.maxHeaders {
+			rw.Header()["Connection"] = []string{"close"}
+			g.fail(rw, r, s, problem.HeadersTooLarge, "more than "+strconv.Itoa(lim.maxHeaders)+" header fields")
+			return
+		}
+		if lim.maxHeaderBytes > 0 && size > lim.maxHeaderBytes {
+			rw.Header()["Connection"] = []string{"close"}
+			g.fail(rw, r, s, problem.HeadersTooLarge, "the header block is larger than "+strconv.Itoa(lim.maxHeaderBytes)+" bytes")
+			return
+		}
+	}
 	if r.Method == http.MethodConnect {
 		rw.Header()["Allow"] = []string{"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
 		g.fail(rw, r, s, problem.MethodNotAllowed, "CONNECT is not supported")

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/portunus-gw/portunus/internal/config"
-	"github.com/portunus-gw/portunus/internal/problem"
 )
 
 // listener is one open public listener and the server on it.
@@ -28,7 +27,7 @@ type listener struct {
 // listenerSet opens, keeps and closes public listeners as configs change.
 type listenerSet struct {
 	mu      sync.Mutex
-	handler http.Handler
+	handler func(*config.Limits) http.Handler
 	log     *slog.Logger
 	open    map[string]*listener
 	// draining are servers that stopped accepting and finish their
@@ -36,7 +35,7 @@ type listenerSet struct {
 	draining sync.WaitGroup
 }
 
-func newListenerSet(h http.Handler, log *slog.Logger) *listenerSet {
+func newListenerSet(h func(*config.Limits) http.Handler, log *slog.Logger) *listenerSet {
 	return &listenerSet{handler: h, log: log, open: map[string]*listener{}}
 }
 
@@ -138,7 +137,7 @@ func (ls *listenerSet) serve(l *listener) {
 		ln = netutil.LimitListener(ln, lim.MaxConnections)
 	}
 	l.srv = &http.Server{
-		Handler:           limitsHandler(ls.handler, lim),
+		Handler:           ls.handler(lim),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		WriteTimeout:      lim.WriteTimeout.D(),
 		IdleTimeout:       lim.IdleTimeout.D(),
@@ -207,30 +206,4 @@ func (ls *listenerSet) addrs() map[string]string {
 		out[a] = l.ln.Addr().String()
 	}
 	return out
-}
-
-// limitsHandler enforces the listener limits net/http does not: the
-// length of the request target (414) and the number of header fields (431).
-func limitsHandler(next http.Handler, lim *config.Limits) http.Handler {
-	maxURI := int(lim.MaxURIBytes)
-	maxHeaders := lim.MaxHeaders
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if maxURI > 0 && len(r.RequestURI) > maxURI {
-			w.Header().Set("Connection", "close")
-			problem.Write(w, r, problem.Problem{Code: problem.URITooLong, Detail: fmt.Sprintf("the request target is longer than %d bytes", maxURI)})
-			return
-		}
-		if maxHeaders > 0 {
-			n := 0
-			for _, v := range r.Header {
-				n += len(v)
-			}
-			if n > maxHeaders {
-				w.Header().Set("Connection", "close")
-				problem.Write(w, r, problem.Problem{Code: problem.HeadersTooLarge, Detail: fmt.Sprintf("more than %d header fields", maxHeaders)})
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }

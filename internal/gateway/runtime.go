@@ -77,7 +77,7 @@ func Start(opts Options) (*Runtime, error) {
 		registry: carry.NewRegistry(),
 	}
 	rt.gw = NewGateway(rt.metrics)
-	rt.listeners = newListenerSet(rt.gw, log)
+	rt.listeners = newListenerSet(rt.gw.ListenerHandler, log)
 	rt.admin = &adminListener{log: log}
 	if err := rt.apply("start"); err != nil {
 		rt.listeners.shutdown(context.Background())

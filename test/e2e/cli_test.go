@@ -56,6 +56,22 @@ func TestCLIExitCodes(t *testing.T) {
 	}
 }
 
+// TestExamplesValidate: every shipped example passes `portunus validate`
+// (the config package's tests check them against the JSON Schema too).
+func TestExamplesValidate(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		r := portunus(t, "validate", "-c", f)
+		if r.code != 0 {
+			t.Errorf("portunus validate -c %s: exit %d\n%s", f, r.code, r.stderr)
+		}
+	}
+}
+
 // TestValidateReportsEveryProblem checks the error format end to end: one
 // line per problem, FILE:LINE:COL: PATH: message, all at once.
 func TestValidateReportsEveryProblem(t *testing.T) {
