@@ -17,7 +17,20 @@ const (
 	DefaultCacheMaxBytes        = Size(256 << 20)
 	DefaultRouteTimeout         = Duration(60 * time.Second)
 	DefaultMaxBodyBytes         = Size(10 << 20)
+	DefaultHSTSMaxAge           = Duration(365 * 24 * time.Hour)
+	DefaultCompressMinBytes     = Size(1 << 10)
 )
+
+// DefaultCompressTypes are the media types compressed when a route's
+// compression lists none.
+var DefaultCompressTypes = []string{
+	"text/*", "application/json", "application/*+json", "application/javascript",
+	"application/xml", "application/*+xml", "image/svg+xml", "application/wasm",
+	"application/x-ndjson", "application/graphql-response+json",
+}
+
+// DefaultCompressAlgorithms are offered in this order of preference.
+var DefaultCompressAlgorithms = []string{"zstd", "br", "gzip"}
 
 func setDefault[T comparable](p *T, v T) {
 	var zero T
@@ -52,6 +65,13 @@ func (c *Config) applyDefaults() {
 		if t := l.TLS; t != nil {
 			setDefault(&t.ClientAuth, "none")
 			setDefault(&t.MinVersion, "1.2")
+			if h := t.HSTS; h != nil {
+				setDefault(&h.MaxAge, DefaultHSTSMaxAge)
+			}
+		}
+		if rd := l.RedirectHTTPS; rd != nil {
+			setDefault(&rd.Port, 443)
+			setDefault(&rd.Status, 308)
 		}
 	}
 	if a := c.Admin; a != nil {
@@ -102,6 +122,7 @@ func (c *Config) applyDefaults() {
 
 func upstreamDefaults(u *Upstream) {
 	setDefault(&u.Balancer, "round_robin")
+	setDefault(&u.Protocol, "auto")
 	for j := range u.Targets {
 		setDefault(&u.Targets[j].Weight, 1)
 	}
@@ -170,6 +191,15 @@ func routeDefaults(i int, r *Route) {
 	}
 	if m := p.Mirror; m != nil {
 		setDefault(&m.Percent, 100)
+	}
+	if c := p.Compression; c != nil {
+		setDefault(&c.MinBytes, DefaultCompressMinBytes)
+		if c.Types == nil {
+			c.Types = DefaultCompressTypes
+		}
+		if c.Algorithms == nil {
+			c.Algorithms = DefaultCompressAlgorithms
+		}
 	}
 	if h := p.Hedge; h != nil {
 		setDefault(&h.Max, 1)

@@ -59,6 +59,17 @@ type Listener struct {
 	TLS *ListenerTLS `yaml:"tls" json:"tls,omitempty"`
 	// Limits bound what one client may send; omitted fields take defaults.
 	Limits *Limits `yaml:"limits" json:"limits,omitempty"`
+	// RedirectHTTPS makes this plain listener answer every request with a
+	// redirect to the same URL on https (no routing, no upstream).
+	RedirectHTTPS *RedirectHTTPS `yaml:"redirect_https" json:"redirect_https,omitempty"`
+}
+
+// RedirectHTTPS configures an HTTP to HTTPS redirect listener.
+type RedirectHTTPS struct {
+	// Port of the HTTPS URL; default 443 (then omitted from the URL).
+	Port int `yaml:"port" json:"port,omitempty"`
+	// Status is 301, 302, 307 or 308 (default 308, which keeps the method).
+	Status int `yaml:"status" json:"status,omitempty"`
 }
 
 // ListenerTLS configures TLS termination on a listener.
@@ -71,6 +82,16 @@ type ListenerTLS struct {
 	ClientAuth string `yaml:"client_auth" json:"client_auth,omitempty" jsonschema:"enum=none,enum=request,enum=require"`
 	// MinVersion is the lowest TLS version accepted: "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version" json:"min_version,omitempty" jsonschema:"enum=1.2,enum=1.3"`
+	// HSTS adds Strict-Transport-Security to every answer on this listener.
+	HSTS *HSTS `yaml:"hsts" json:"hsts,omitempty"`
+}
+
+// HSTS configures the Strict-Transport-Security header.
+type HSTS struct {
+	// MaxAge is how long browsers remember to use HTTPS. Default 365 days (8760h).
+	MaxAge            Duration `yaml:"max_age" json:"max_age,omitempty"`
+	IncludeSubdomains bool     `yaml:"include_subdomains" json:"include_subdomains,omitempty"`
+	Preload           bool     `yaml:"preload" json:"preload,omitempty"`
 }
 
 // Certificate is a PEM certificate chain and its key.
@@ -201,8 +222,12 @@ type Upstream struct {
 	Timeouts        UpstreamTimeouts `yaml:"timeouts" json:"timeouts,omitempty"`
 	Retries         *Retries         `yaml:"retries" json:"retries,omitempty"`
 	// MaxConnections caps connections per target; 0 (default) = unlimited.
-	MaxConnections int         `yaml:"max_connections" json:"max_connections,omitempty"`
-	TLS            UpstreamTLS `yaml:"tls" json:"tls,omitempty"`
+	MaxConnections int `yaml:"max_connections" json:"max_connections,omitempty"`
+	// Protocol towards the targets: auto (default: HTTP/1.1 for http://,
+	// HTTP/2 by ALPN for https://), http1, or h2c (HTTP/2 with prior
+	// knowledge over plain TCP, e.g. for gRPC servers).
+	Protocol string      `yaml:"protocol" json:"protocol,omitempty" jsonschema:"enum=auto,enum=http1,enum=h2c"`
+	TLS      UpstreamTLS `yaml:"tls" json:"tls,omitempty"`
 }
 
 // Target is one instance of an upstream.
@@ -368,10 +393,12 @@ type RoutePolicies struct {
 	MaxBodyBytes *Size `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
 	// Timeout is the time until the upstream's response headers, retries
 	// included (504 after). Default 60s.
-	Timeout    *Duration   `yaml:"timeout" json:"timeout,omitempty"`
-	Mirror     *Mirror     `yaml:"mirror" json:"mirror,omitempty"`
-	Hedge      *Hedge      `yaml:"hedge" json:"hedge,omitempty"`
-	Deprecated *Deprecated `yaml:"deprecated" json:"deprecated,omitempty"`
+	Timeout *Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Compression compresses answers for clients that accept it. Absent: off.
+	Compression *Compression `yaml:"compression" json:"compression,omitempty"`
+	Mirror      *Mirror      `yaml:"mirror" json:"mirror,omitempty"`
+	Hedge       *Hedge       `yaml:"hedge" json:"hedge,omitempty"`
+	Deprecated  *Deprecated  `yaml:"deprecated" json:"deprecated,omitempty"`
 }
 
 // Route maps matching requests to one action.
@@ -494,6 +521,19 @@ type HeaderRules struct {
 	Set    map[string]string `yaml:"set" json:"set,omitempty"`
 	Add    map[string]string `yaml:"add" json:"add,omitempty"`
 	Remove []string          `yaml:"remove" json:"remove,omitempty"`
+}
+
+// Compression configures response compression.
+type Compression struct {
+	// MinBytes: smaller answers (by Content-Length) are sent as they are.
+	// Default 1KiB.
+	MinBytes Size `yaml:"min_bytes" json:"min_bytes,omitempty"`
+	// Types are the compressible media types; a trailing "/*" matches a
+	// whole family. Default: text/*, JSON, JavaScript, XML, SVG, wasm.
+	Types []string `yaml:"types" json:"types,omitempty"`
+	// Algorithms offered, in the server's order of preference among those
+	// the client accepts equally: zstd, br, gzip (default all three).
+	Algorithms []string `yaml:"algorithms" json:"algorithms,omitempty"`
 }
 
 // Mirror copies a share of requests to a shadow upstream.

@@ -16,27 +16,6 @@ var unsupported = []struct {
 	what    string // how the message names it; default: the quoted key
 	find    func(c *Config, found func(path string))
 }{
-	{"listeners[].tls", "TLS termination", "", func(c *Config, found func(string)) {
-		for i, l := range c.Listeners {
-			if l.TLS != nil {
-				found(fmt.Sprintf("listeners[%d].tls", i))
-			}
-		}
-	}},
-	{"listeners[].h2c", "HTTP/2", "", func(c *Config, found func(string)) {
-		for i, l := range c.Listeners {
-			if l.H2C {
-				found(fmt.Sprintf("listeners[%d].h2c", i))
-			}
-		}
-	}},
-	{"listeners[].proxy_protocol", "PROXY protocol", "", func(c *Config, found func(string)) {
-		for i, l := range c.Listeners {
-			if l.ProxyProtocol {
-				found(fmt.Sprintf("listeners[%d].proxy_protocol", i))
-			}
-		}
-	}},
 	{"observability.tracing.otlp_endpoint", "OpenTelemetry tracing", "", func(c *Config, found func(string)) {
 		if c.Observability.Tracing.OTLPEndpoint != "" {
 			found("observability.tracing.otlp_endpoint")

@@ -117,6 +117,17 @@ func (v *validator) listeners() {
 		if l.TLS != nil {
 			v.listenerTLS(p+".tls", l.TLS)
 		}
+		if rd := l.RedirectHTTPS; rd != nil {
+			if l.TLS != nil {
+				v.add(p+".redirect_https", "a TLS listener cannot redirect to HTTPS; put redirect_https on a plain listener")
+			}
+			if rd.Port < 1 || rd.Port > 65535 {
+				v.add(p+".redirect_https.port", "port must be between 1 and 65535")
+			}
+			if rd.Status != 301 && rd.Status != 302 && rd.Status != 307 && rd.Status != 308 {
+				v.add(p+".redirect_https.status", "invalid value %d: want one of 301, 302, 307, 308", rd.Status)
+			}
+		}
 		if m := l.Limits; m != nil {
 			lp := p + ".limits"
 			v.positiveDuration(lp+".read_header_timeout", m.ReadHeaderTimeout)

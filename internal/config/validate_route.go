@@ -387,6 +387,20 @@ func (v *validator) policies(p string, rp *RoutePolicies) {
 	if rp.Timeout != nil && *rp.Timeout == 0 {
 		v.add(p+".timeout", "must be greater than 0")
 	}
+	if c := rp.Compression; c != nil {
+		cp := p + ".compression"
+		for i, a := range c.Algorithms {
+			v.enum(joinIndex(cp+".algorithms", i), a, "zstd", "br", "gzip")
+		}
+		if c.Algorithms != nil && len(c.Algorithms) == 0 {
+			v.add(cp+".algorithms", "list at least one of zstd, br, gzip (remove compression to turn it off)")
+		}
+		for i, t := range c.Types {
+			if !strings.Contains(t, "/") || strings.ContainsAny(t, " ;,") {
+				v.add(joinIndex(cp+".types", i), "invalid media type %q: want e.g. application/json or text/*", t)
+			}
+		}
+	}
 	if m := rp.Mirror; m != nil {
 		v.upstreamName(p+".mirror.upstream", m.Upstream)
 		if m.Percent < 0 || m.Percent > 100 || m.Percent == 0 && v.written(p+".mirror.percent") {

@@ -26,6 +26,14 @@ func (v *validator) upstream(p string, u *Upstream) {
 			v.add(tp+".weight", "weight must be at least 1")
 		}
 	}
+	v.enum(p+".protocol", u.Protocol, "auto", "http1", "h2c")
+	if u.Protocol == "h2c" {
+		for j, t := range u.Targets {
+			if strings.HasPrefix(strings.ToLower(t.URL), "https://") {
+				v.add(fmt.Sprintf("%s.targets[%d].url", p, j), "protocol h2c needs http:// targets (h2c is HTTP/2 without TLS; https targets negotiate HTTP/2 by themselves)")
+			}
+		}
+	}
 	v.enum(p+".balancer", u.Balancer, "round_robin", "least_conn", "p2c_ewma", "consistent_hash", "random")
 	if u.HashOn != "" {
 		v.keyed(p+".hash_on", u.HashOn, []string{"ip", "consumer"}, "header", "cookie")
