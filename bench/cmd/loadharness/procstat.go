@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultClockTicks is USER_HZ on every mainstream Linux build; used when
+// getconf is unavailable.
+const defaultClockTicks = 100
+
+// clockTicks returns the kernel's clock ticks per second (CLK_TCK), the unit
+// of utime and stime in /proc/PID/stat, and where the value came from.
+func clockTicks(ctx context.Context) (int, string) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, "getconf", "CLK_TCK").Output()
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
+			return n, "getconf CLK_TCK"
+		}
+	}
+	return defaultClockTicks, "default (getconf unavailable)"
+}
+
+// procStat is what the harness needs from /proc/PID/stat.
+type procStat struct {
+	PPID  int
+	UTime uint64 // clock ticks in user mode, all threads
+	STime uint64 // clock ticks in kernel mode, all threads
+}
+
+// parseProcStat parses the single line of /proc/PID/stat. The command name
+// (field 2) is in parentheses and may itself contain spaces and
+// parentheses, so fields are counted from the last ')'.
+func parseProcStat(data []byte) (procStat, error) {
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 || bytes.IndexByte(data, '(') < 0 {
+		return procStat{}, errors.New("proc stat: no (comm) field")
+	}
+	// After "comm)" come field 3 (state), 4 (ppid), ... 14 (utime), 15 (stime).
+	fields := strings.Fields(string(data[end+1:]))
+	const stateField, ppidField, utimeField, stimeField = 3, 4, 14, 15
+	if len(fields) < stimeField-stateField+1 {
+		return procStat{}, fmt.Errorf("proc stat: %d fields after comm; want at least %d", len(fields), stimeField-stateField+1)
+	}
+	field := func(n int) string { return fields[n-stateField] }
+	ppid, err := strconv.Atoi(field(ppidField))
+	if err != nil {
+		return procStat{}, fmt.Errorf("proc stat: ppid: %w", err)
+	}
+	utime, err := strconv.ParseUint(field(utimeField), 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("proc stat: utime: %w", err)
+	}
+	stime, err := strconv.ParseUint(field(stimeField), 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("proc stat: stime: %w", err)
+	}
+	return procStat{PPID: ppid, UTime: utime, STime: stime}, nil
+}
+
+// parseVmRSS returns the VmRSS line of /proc/PID/status in KiB.
+func parseVmRSS(data []byte) (uint64, error) {
+	for line := range strings.Lines(string(data)) {
+		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("proc status: malformed VmRSS line %q", strings.TrimSpace(line))
+		}
+		return strconv.ParseUint(f[0], 10, 64)
+	}
+	return 0, errors.New("proc status: no VmRSS line (kernel thread or zombie?)")
+}
+
+// processTree returns root and all its live descendants, found by scanning
+// /proc for parent links. nginx's worker is a child of its master, and a
+// process's own stat counts only itself (children count in cutime only once
+// reaped), so the proxy's cost is the sum over its tree.
+func processTree(root int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	kids := make(map[int][]int)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited while scanning
+		}
+		st, err := parseProcStat(data)
+		if err != nil {
+			continue
+		}
+		kids[st.PPID] = append(kids[st.PPID], pid)
+	}
+	tree := []int{root}
+	for i := 0; i < len(tree); i++ {
+		tree = append(tree, kids[tree[i]]...)
+	}
+	return tree, nil
+}
+
+// treeCPUTicks sums utime+stime over root's process tree.
+func treeCPUTicks(root int) (uint64, error) {
+	tree, err := processTree(root)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	for i, pid := range tree {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			if i == 0 {
+				return 0, fmt.Errorf("pid %d: %w", pid, err)
+			}
+			continue
+		}
+		st, err := parseProcStat(data)
+		if err != nil {
+			return 0, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		total += st.UTime + st.STime
+	}
+	return total, nil
+}
+
+// treeRSSKiB sums VmRSS over root's process tree (shared pages between an
+// nginx master and worker are counted twice, as ps would).
+func treeRSSKiB(root int) (uint64, error) {
+	tree, err := processTree(root)
+	if err != nil {
+		return 0, err
+	}
+	var total uint64
+	for i, pid := range tree {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			if i == 0 {
+				return 0, fmt.Errorf("pid %d: %w", pid, err)
+			}
+			continue
+		}
+		kib, err := parseVmRSS(data)
+		if err != nil {
+			return 0, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		total += kib
+	}
+	return total, nil
+}
+
+// parseCPUBusy reads the aggregate "cpu" line of /proc/stat and returns the
+// busy clock ticks summed over all CPUs (user, nice, system, irq, softirq,
+// steal; guest time is already inside user). It lets the harness tell how
+// much CPU other work on the machine took during a run.
+func parseCPUBusy(data []byte) (uint64, error) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("proc stat: no aggregate cpu line with 8 counters")
+	}
+	var busy uint64
+	for i, name := range []string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"} {
+		v, err := strconv.ParseUint(f[i+1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("proc stat: cpu %s: %w", name, err)
+		}
+		if name != "idle" && name != "iowait" {
+			busy += v
+		}
+	}
+	return busy, nil
+}
+
+// machineBusyTicks returns parseCPUBusy of the live /proc/stat.
+func machineBusyTicks() (uint64, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseCPUBusy(data)
+}

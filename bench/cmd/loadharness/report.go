@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is the whole raw run, written as JSON so that later runs can be
+// compared figure by figure.
+type report struct {
+	Harness    string       `json:"harness"`
+	StartedAt  time.Time    `json:"started_at"`
+	FinishedAt time.Time    `json:"finished_at"`
+	Commit     string       `json:"commit"`
+	Command    []string     `json:"command"`
+	Settings   settings     `json:"settings"`
+	Machine    machine      `json:"machine"`
+	Pinning    pinning      `json:"pinning"`
+	Targets    []targetInfo `json:"targets"`
+	Runs       []runResult  `json:"runs"`
+	Summary    []summaryRow `json:"summary"`
+	Ratios     []ratioRow   `json:"ratios"`
+	Errors     []string     `json:"errors,omitempty"`
+}
+
+type settings struct {
+	Scenario    string  `json:"scenario"` // keepalive | close
+	Connections int     `json:"connections"`
+	Threads     int     `json:"threads"`
+	DurationSec int     `json:"duration_sec"`
+	Rounds      int     `json:"rounds"`
+	WarmupSec   float64 `json:"warmup_sec"`
+	Smoke       bool    `json:"smoke"`
+}
+
+type machine struct {
+	CPUModel       string `json:"cpu_model"`
+	CPUs           int    `json:"cpus"`
+	Kernel         string `json:"kernel"`
+	GoToolchain    string `json:"go_toolchain"`
+	HarnessGo      string `json:"harness_go"`
+	Wrk            string `json:"wrk"`
+	Nginx          string `json:"nginx,omitempty"`
+	Portunus       string `json:"portunus,omitempty"`
+	ClockTicks     int    `json:"clock_ticks"`
+	ClockTicksFrom string `json:"clock_ticks_from"`
+	// LoadAvgStart and LoadAvgEnd are /proc/loadavg before and after: a
+	// busy machine makes the figures unreliable, and this shows it.
+	LoadAvgStart string `json:"loadavg_start"`
+	LoadAvgEnd   string `json:"loadavg_end,omitempty"`
+}
+
+type targetInfo struct {
+	Name    string `json:"name"`
+	URL     string `json:"url,omitempty"`
+	PID     int    `json:"pid,omitempty"`
+	Skipped string `json:"skipped,omitempty"` // why the target was not run
+}
+
+// runResult is one wrk run against one target in one round.
+type runResult struct {
+	Round  int    `json:"round"`
+	Target string `json:"target"`
+	wrkResult
+	CPUSeconds         float64 `json:"cpu_seconds"`          // measured process tree, utime+stime
+	RequestsPerCPUSec  float64 `json:"requests_per_cpu_sec"` // requests / cpu_seconds
+	RSSKiB             uint64  `json:"rss_kib"`              // measured process tree, after the run
+	UpstreamCPUSeconds float64 `json:"upstream_cpu_seconds"`
+	WrkCPUSeconds      float64 `json:"wrk_cpu_seconds"`
+	// MachineBusyCPUSeconds is all CPUs' busy time during the run (from
+	// /proc/stat); OtherCPUSeconds is what remains after subtracting the
+	// proxy, the upstream and wrk: other work competing for the machine.
+	MachineBusyCPUSeconds float64 `json:"machine_busy_cpu_seconds"`
+	OtherCPUSeconds       float64 `json:"other_cpu_seconds"`
+	WindowSec             float64 `json:"window_sec"` // wall time the CPU figures cover (wrk start to exit)
+	Error                 string  `json:"error,omitempty"`
+	WrkOutput             string  `json:"wrk_output,omitempty"`
+}
+
+func (r runResult) ok() bool { return r.Error == "" }
+
+// otherCPUPercent is OtherCPUSeconds over the measured window (100 = one
+// whole CPU taken by other work).
+func (r runResult) otherCPUPercent() float64 {
+	if r.WindowSec <= 0 {
+		return 0
+	}
+	return 100 * r.OtherCPUSeconds / r.WindowSec
+}
+
+// summaryRow holds the median over a target's successful rounds.
+type summaryRow struct {
+	Target            string  `json:"target"`
+	Rounds            int     `json:"rounds"` // successful rounds the medians are over
+	RequestsPerSec    float64 `json:"requests_per_sec"`
+	P50us             float64 `json:"p50_us"`
+	P99us             float64 `json:"p99_us"`
+	RequestsPerCPUSec float64 `json:"requests_per_cpu_sec"`
+	RSSKiB            float64 `json:"rss_kib"`
+	CPUPercent        float64 `json:"cpu_percent"` // measured tree's CPU time / window; 100 = one CPU busy
+	OtherCPUPercent   float64 `json:"other_cpu_percent"`
+}
+
+// ratioRow is one target's medians divided by another's.
+type ratioRow struct {
+	Name              string  `json:"name"` // e.g. "portunus/nginx"
+	RequestsPerSec    float64 `json:"requests_per_sec"`
+	P50               float64 `json:"p50"`
+	P99               float64 `json:"p99"`
+	RequestsPerCPUSec float64 `json:"requests_per_cpu_sec"`
+	RSS               float64 `json:"rss"`
+}
+
+// median of xs (mean of the middle two for an even count); 0 when empty.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// summarize computes per-target medians over successful rounds, in the
+// order of names, skipping targets without any.
+func summarize(names []string, runs []runResult) []summaryRow {
+	var rows []summaryRow
+	for _, name := range names {
+		var rps, p50, p99, perCPU, rss, cpuPct, otherPct []float64
+		for _, r := range runs {
+			if r.Target != name || !r.ok() {
+				continue
+			}
+			rps = append(rps, r.RequestsPerSec)
+			p50 = append(p50, r.P50us)
+			p99 = append(p99, r.P99us)
+			perCPU = append(perCPU, r.RequestsPerCPUSec)
+			rss = append(rss, float64(r.RSSKiB))
+			if r.WindowSec > 0 {
+				cpuPct = append(cpuPct, 100*r.CPUSeconds/r.WindowSec)
+				otherPct = append(otherPct, r.otherCPUPercent())
+			}
+		}
+		if len(rps) == 0 {
+			continue
+		}
+		rows = append(rows, summaryRow{
+			Target: name, Rounds: len(rps),
+			RequestsPerSec: median(rps), P50us: median(p50), P99us: median(p99),
+			RequestsPerCPUSec: median(perCPU), RSSKiB: median(rss), CPUPercent: median(cpuPct),
+			OtherCPUPercent: median(otherPct),
+		})
+	}
+	return rows
+}
+
+// ratios returns portunus/nginx and portunus/direct where both sides ran.
+func ratios(rows []summaryRow) []ratioRow {
+	find := func(name string) (summaryRow, bool) {
+		i := slices.IndexFunc(rows, func(r summaryRow) bool { return r.Target == name })
+		if i < 0 {
+			return summaryRow{}, false
+		}
+		return rows[i], true
+	}
+	div := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	num, ok := find(targetPortunus)
+	if !ok {
+		return nil
+	}
+	var out []ratioRow
+	for _, base := range []string{targetNginx, targetDirect} {
+		den, ok := find(base)
+		if !ok {
+			continue
+		}
+		out = append(out, ratioRow{
+			Name:              targetPortunus + "/" + base,
+			RequestsPerSec:    div(num.RequestsPerSec, den.RequestsPerSec),
+			P50:               div(num.P50us, den.P50us),
+			P99:               div(num.P99us, den.P99us),
+			RequestsPerCPUSec: div(num.RequestsPerCPUSec, den.RequestsPerCPUSec),
+			RSS:               div(num.RSSKiB, den.RSSKiB),
+		})
+	}
+	return out
+}
+
+// formatLatency prints microseconds in the unit a reader expects.
+func formatLatency(us float64) string {
+	switch {
+	case us >= 1e6:
+		return fmt.Sprintf("%.2fs", us/1e6)
+	case us >= 1e3:
+		return fmt.Sprintf("%.2fms", us/1e3)
+	default:
+		return fmt.Sprintf("%.0fµs", us)
+	}
+}
+
+// printTable writes the median table and the ratios.
+func printTable(w io.Writer, rep *report) {
+	s := rep.Settings
+	fmt.Fprintf(w, "\nscenario %s: wrk -t%d -c%d -d%ds, %d round(s), median per target\n",
+		s.Scenario, s.Threads, s.Connections, s.DurationSec, s.Rounds)
+	fmt.Fprintf(w, "pinning: %s\n", rep.Pinning)
+	fmt.Fprintf(w, "load average: %s at start, %s at end\n\n", rep.Machine.LoadAvgStart, rep.Machine.LoadAvgEnd)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/CPU-s\tRSS\tCPU%\tother%\trounds\t")
+	for _, r := range rep.Summary {
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.1f MiB\t%.0f%%\t%.0f%%\t%d\t\n", r.Target, r.RequestsPerSec,
+			formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec, r.RSSKiB/1024, r.CPUPercent, r.OtherCPUPercent, r.Rounds)
+	}
+	for _, r := range rep.Ratios {
+		fmt.Fprintf(tw, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t\t\t\t\n", r.Name, r.RequestsPerSec, r.P50, r.P99, r.RequestsPerCPUSec, r.RSS)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "CPU% = the measured process tree's CPU time over the run (the proxy's; for direct, the upstream's);")
+	fmt.Fprintln(w, "other% = CPU taken by other work on the machine during the run (0 on a quiet box; 100 = one CPU)")
+	if noisy(rep.Summary) {
+		fmt.Fprintf(w, "warning: other work took over %.0f%% of a CPU during some runs; treat the figures as noisy\n", noisyOtherPercent)
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintln(w, "error:", e)
+	}
+}
+
+// writeJSON writes the report to path, creating its directory.
+func writeJSON(path string, rep *report) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// describeMachine collects what makes figures comparable across runs.
+func describeMachine(ctx context.Context, goBin, wrkBin, nginxBin string) machine {
+	m := machine{
+		CPUModel:    cpuModel(),
+		CPUs:        runtime.NumCPU(),
+		HarnessGo:   runtime.Version(),
+		GoToolchain: toolVersion(ctx, goBin, "version"),
+		Wrk:         toolVersion(ctx, wrkBin, "-v"),
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	if nginxBin != "" {
+		m.Nginx = toolVersion(ctx, nginxBin, "-v")
+	}
+	m.ClockTicks, m.ClockTicksFrom = clockTicks(ctx)
+	m.LoadAvgStart = loadAvg()
+	return m
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// noisyOtherPercent is the other% above which a summary is flagged: the
+// load average cannot serve, as the benchmark itself keeps it near the CPU
+// count.
+const noisyOtherPercent = 10.0
+
+// noisy reports whether any target's median other% exceeds the threshold.
+func noisy(rows []summaryRow) bool {
+	for _, r := range rows {
+		if r.OtherCPUPercent > noisyOtherPercent {
+			return true
+		}
+	}
+	return false
+}
+
+// cpuModel reads the first model name from /proc/cpuinfo.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(key) {
+		case "model name", "Hardware", "cpu model", "uarch":
+			return strings.TrimSpace(val)
+		}
+	}
+	return "unknown"
+}
+
+// gitCommit returns HEAD of repo, or a note saying why there is none.
+func gitCommit(ctx context.Context, repo string) string {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, "git", "rev-parse", "HEAD")
+	cmd.Dir = repo
+	out, err := cmd.Output()
+	if err != nil {
+		return "unknown (git rev-parse HEAD failed)"
+	}
+	commit := strings.TrimSpace(string(out))
+	cmd = exec.CommandContext(cctx, "git", "status", "--porcelain", "--untracked-files=no")
+	cmd.Dir = repo
+	if out, err := cmd.Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+		commit += "-dirty"
+	}
+	return commit
+}
