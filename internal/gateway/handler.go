@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/config"
+	"github.com/portunus-gw/portunus/internal/edge/hygiene"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/proxy"
@@ -54,6 +55,7 @@ type exchange struct {
 
 var (
 	methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+	valClose              = []string{"close"}
 )
 
 // listenerHandler serves one listener: the gateway with that listener's
@@ -63,6 +65,9 @@ type listenerHandler struct {
 	maxURI         int
 	maxHeaders     int
 	maxHeaderBytes int
+	// bodyTimeout is body_read_timeout: the longest wait for the next
+	// request body bytes (408 after; see hygiene.WatchBody).
+	bodyTimeout time.Duration
 }
 
 // ListenerHandler returns the handler for a listener with limits lim
@@ -71,6 +76,7 @@ func (g *Gateway) ListenerHandler(lim *config.Limits) http.Handler {
 	h := &listenerHandler{g: g}
 	if lim != nil {
 		h.maxURI, h.maxHeaders, h.maxHeaderBytes = int(lim.MaxURIBytes), lim.MaxHeaders, int(lim.MaxHeaderBytes)
+		h.bodyTimeout = lim.BodyReadTimeout.D()
 	}
 	return h
 }
@@ -140,6 +146,18 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 			g.fail(rw, r, s, problem.HeadersTooLarge, "the header block is larger than "+strconv.Itoa(lim.maxHeaderBytes)+" bytes")
 			return
 		}
+	}
+	// Protocol hygiene (internal/edge/hygiene): framing net/http hid
+	// from us (chunked, possibly with a Content-Length it removed;
+	// HTTP/1.0) ends the connection after the answer, and a malformed
+	// WebSocket handshake is refused before it reaches an upstream.
+	if hygiene.MustClose(r) {
+		rw.Header()["Connection"] = valClose
+	}
+	if d := hygiene.CheckUpgrade(r); d != "" {
+		rw.Header()["Connection"] = valClose
+		g.fail(rw, r, s, problem.BadRequest, d)
+		return
 	}
 	if r.Method == http.MethodConnect {
 		rw.Header()["Allow"] = []string{"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
@@ -212,6 +230,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 		return
 	}
 	s.Params = x.match.Params
+	// body_read_timeout (hygiene.WatchBody): the route sees a request
+	// whose body reads fail after bodyTimeout without bytes.
+	r, release := hygiene.WatchBody(rw, r, lim.bodyTimeout)
+	defer release()
 	rt.Handler(rw, r, s)
 }
 

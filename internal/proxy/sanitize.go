@@ -18,6 +18,10 @@ var hopByHop = [...]string{
 	"Trailer",
 	"Transfer-Encoding",
 	"Upgrade",
+	// HTTP2-Settings belongs to an h2c upgrade (RFC 7540 §3.2), which
+	// the gateway never forwards; a client need not name it in
+	// Connection for it to be meaningless upstream.
+	"Http2-Settings",
 }
 
 // Static header values, shared by every request (never written in place).

@@ -44,6 +44,11 @@ func TestSanitizeInbound(t *testing.T) {
 			want: http.Header{},
 		},
 		{
+			name: "h2c settings dropped even when not named in Connection",
+			in:   http.Header{"Connection": {"Upgrade"}, "Upgrade": {"h2c"}, "Http2-Settings": {"AAMAAABkAARAAAAAAAIAAAAA"}},
+			want: http.Header{},
+		},
+		{
 			name: "identity and twins",
 			in: http.Header{
 				"X-Consumer-Name": {"e"}, "X_consumer_name": {"e"}, "X-Consumer-Roles": {"e"}, "X_CONSUMER_ID": {"e"},

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -20,6 +22,14 @@ func (h *handler) upgrade(w http.ResponseWriter, r *http.Request, s *pipeline.St
 	if asked == "" || !strings.EqualFold(asked, got) {
 		res.Body.Close()
 		h.fail(w, r, s, problem.BadGateway, 0, "upstream switched protocols without a matching upgrade request")
+		return
+	}
+	if strings.EqualFold(asked, "websocket") && !validAccept(out.Header["Sec-Websocket-Key"], res.Header["Sec-Websocket-Accept"]) {
+		// Not the answer to this handshake (RFC 6455 §4.2.2): a cache
+		// or a confused upstream replayed someone else's. Closing the
+		// body closes the upstream connection, which is never reused.
+		res.Body.Close()
+		h.fail(w, r, s, problem.BadGateway, 0, "upstream answered the WebSocket upgrade without a valid Sec-WebSocket-Accept")
 		return
 	}
 	back, ok := res.Body.(io.ReadWriteCloser)
@@ -90,4 +100,23 @@ func upgradeType(h http.Header) string {
 		return strings.TrimSpace(v[0])
 	}
 	return ""
+}
+
+// websocketGUID is appended to the client's key to derive the accept
+// value (RFC 6455 §1.3).
+const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// WebSocketAccept returns the Sec-WebSocket-Accept value that answers key.
+func WebSocketAccept(key string) string {
+	sum := sha1.Sum([]byte(key + websocketGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// validAccept reports whether the upstream's Sec-WebSocket-Accept answers
+// the one Sec-WebSocket-Key the gateway forwarded.
+func validAccept(keys, accept []string) bool {
+	if len(keys) != 1 || len(accept) != 1 {
+		return false
+	}
+	return strings.TrimSpace(accept[0]) == WebSocketAccept(strings.TrimSpace(keys[0]))
 }
