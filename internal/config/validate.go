@@ -121,10 +121,11 @@ func (v *validator) listeners() {
 			if l.TLS != nil {
 				v.add(p+".redirect_https", "a TLS listener cannot redirect to HTTPS; put redirect_https on a plain listener")
 			}
-			if rd.Port < 1 || rd.Port > 65535 {
+			// 0 means "not written": the default (443, 308) fills it.
+			if rd.Port < 0 || rd.Port > 65535 || rd.Port == 0 && v.written(p+".redirect_https.port") {
 				v.add(p+".redirect_https.port", "port must be between 1 and 65535")
 			}
-			if rd.Status != 301 && rd.Status != 302 && rd.Status != 307 && rd.Status != 308 {
+			if rd.Status != 0 && rd.Status != 301 && rd.Status != 302 && rd.Status != 307 && rd.Status != 308 || rd.Status == 0 && v.written(p+".redirect_https.status") {
 				v.add(p+".redirect_https.status", "invalid value %d: want one of 301, 302, 307, 308", rd.Status)
 			}
 		}
