@@ -63,7 +63,6 @@ var unsupported = []struct {
 	{"upstreams[].circuit_breaker", "circuit breaking", "", upstreamKey("circuit_breaker", func(u *Upstream) bool { return u.CircuitBreaker != nil })},
 	{"upstreams[].retries", "retries", "", upstreamKey("retries", func(u *Upstream) bool { return u.Retries != nil })},
 	{"upstreams[].max_connections", "connection limits", "", upstreamKey("max_connections", func(u *Upstream) bool { return u.MaxConnections > 0 })},
-	{"upstreams[].tls", "upstream TLS settings", "", upstreamKey("tls", func(u *Upstream) bool { return u.TLS != UpstreamTLS{} })},
 }
 
 // unsupported reports every use of a key in the table above, where written.

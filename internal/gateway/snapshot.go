@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/carry"
@@ -13,6 +14,8 @@ import (
 	"github.com/portunus-gw/portunus/internal/headers"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/policy/bodylimit"
+	"github.com/portunus-gw/portunus/internal/policy/compress"
+	"github.com/portunus-gw/portunus/internal/policy/grpcweb"
 	"github.com/portunus-gw/portunus/internal/proxy"
 	"github.com/portunus-gw/portunus/internal/router"
 	"github.com/portunus-gw/portunus/internal/telemetry"
@@ -151,9 +154,25 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 	paramNames := pathParamNames(rc.Match.Path)
 
 	var mws []pipeline.Middleware
+	if rc.Upstream != nil {
+		// gRPC-Web from browsers becomes gRPC before anything else looks
+		// at the request; other requests pass through untouched.
+		mws = append(mws, grpcweb.New())
+	}
 	if rc.MaxBodyBytes != nil && *rc.MaxBodyBytes > 0 {
 		mws = append(mws, bodylimit.New(int64(*rc.MaxBodyBytes)))
 		rt.Policies = append(rt.Policies, "body limit "+rc.MaxBodyBytes.String())
+	}
+	// Compression wraps everything after it (later: the cache), so a
+	// cached answer is stored once and compressed per client.
+	if rc.Compression != nil {
+		mw, err := compress.New(*rc.Compression)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("compression"), "%v", err))
+		} else {
+			mws = append(mws, mw)
+			rt.Policies = append(rt.Policies, "compression "+strings.Join(rc.Compression.Algorithms, ", "))
+		}
 	}
 
 	var action pipeline.Handler

@@ -1,6 +1,7 @@
 // Package problem writes the errors Portunus itself produces as RFC 9457
-// problem details (application/problem+json). Every component returns or
-// names a Code; this package is the one place that renders it.
+// problem details (application/problem+json), or, to gRPC clients, as a
+// gRPC status (grpc.go). Every component returns or names a Code; this
+// package is the one place that renders it.
 package problem
 
 import (
@@ -87,8 +88,15 @@ type Problem struct {
 }
 
 // Write renders p. Headers already set on w (Allow, Retry-After,
-// WWW-Authenticate) are kept. A HEAD request gets the headers only.
+// WWW-Authenticate) are kept. A HEAD request gets the headers only. A gRPC
+// request (Content-Type application/grpc[+codec]) is answered with a gRPC
+// status instead (see WriteGRPC), since a gRPC client cannot read
+// problem+json; so is a gRPC-Web request, with its own Content-Type.
 func Write(w http.ResponseWriter, r *http.Request, p Problem) {
+	if ct, ok := grpcAnswerType(r); ok {
+		writeGRPCProblem(w, ct, p)
+		return
+	}
 	status := p.Status
 	if status == 0 {
 		status = p.Code.Status()

@@ -8,6 +8,11 @@
 // SanitizeInbound, which the gateway calls on every request before
 // routing, removes what a client must not send upstream.
 //
+// HTTP/2 and gRPC: the pool's transport speaks HTTP/2 where the upstream's
+// protocol says so; trailers pass both ways; a gRPC call's grpc-timeout
+// bounds the whole upstream call (grpc.go), and every error a gRPC client
+// gets is a gRPC status (problem.Write renders it).
+//
 // Errors are problem+json: 502 upstream-unavailable (connect failure,
 // reset, any transport error), 503 upstream-unavailable with Retry-After
 // when the pool has no target, 504 upstream-timeout when the route timeout
@@ -130,6 +135,31 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	}
 
 	ctx := r.Context()
+	var call grpcCall
+	if call.on = isGRPC(r); call.on {
+		start := s.Start
+		if start.IsZero() {
+			start = h.now()
+		}
+		var cancel context.CancelFunc
+		var ok bool
+		ctx, cancel, call.deadline, ok = grpcDeadlineCtx(ctx, r, start)
+		if !ok {
+			h.fail(w, r, s, problem.BadRequest, 0, "malformed grpc-timeout")
+			return
+		}
+		if cancel != nil {
+			defer cancel()
+			left := call.deadline.Sub(h.now())
+			if left <= 0 {
+				h.fail(w, r, s, problem.UpstreamTimeout, 0, "the call's grpc-timeout passed before it was forwarded")
+				return
+			}
+			// The upstream gets the time that is left, not the client's
+			// original budget.
+			tmpl.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(left)}
+		}
+	}
 	var timer *time.Timer
 	if h.timeout > 0 {
 		var cancel context.CancelCauseFunc
@@ -151,14 +181,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	}
 	s.UpstreamDuration = h.now().Sub(start)
 	if err != nil {
-		h.roundTripError(w, r, s, ctx, body, err)
+		h.roundTripError(w, r, s, ctx, call, body, err)
 		return
 	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		h.upgrade(w, r, s, out, res)
 		return
 	}
-	h.respond(w, r, s, res)
+	h.respond(w, r, s, res, ctx, call)
 }
 
 // outbound builds the upstream request into out. It constructs only what
@@ -275,6 +305,11 @@ func (h *handler) outbound(out *http.Request, w http.ResponseWriter, r *http.Req
 	if r.ContentLength == 0 || r.Body == nil {
 		out.Body = http.NoBody
 		out.ContentLength = 0
+	} else if len(r.Trailer) > 0 {
+		// Request trailers the client declared go upstream too: the
+		// server fills the map as the body ends, and the transport reads
+		// it after sending the body, both on the body's goroutine.
+		out.Trailer = r.Trailer
 	}
 	return true
 }
@@ -316,7 +351,13 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *pipeline.State
 }
 
 // roundTripError turns a failed round trip into the right answer.
-func (h *handler) roundTripError(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, body *bodyWatch, err error) {
+func (h *handler) roundTripError(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, call grpcCall, body *bodyWatch, err error) {
+	if call.expired(ctx, h.now()) && r.Context().Err() == nil {
+		// The call's own deadline, whatever broke first as a result
+		// (the transport also closes the request body on cancel).
+		h.fail(w, r, s, problem.UpstreamTimeout, 0, "the call's grpc-timeout passed before the upstream answered")
+		return
+	}
 	if berr := body.err(); berr != nil {
 		// The request body failed, not the upstream: never blame the
 		// upstream (nor, later, count it against its health).

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/problem"
 )
 
 // copyBufferSize is the body copy buffer: large enough that a bulk body
@@ -25,7 +27,11 @@ var bufPool = sync.Pool{New: func() any {
 // Headers the gateway or an earlier policy already set on w (X-Request-Id,
 // CORS, rate-limit fields) win over the upstream's copies, except Vary,
 // which is merged, since both sides may legitimately vary the answer.
-func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.State, res *http.Response) {
+//
+// For a gRPC call (call.on) a failure mid-body ends the call with a gRPC
+// status in the trailers instead of a cut stream: DEADLINE_EXCEEDED when
+// ctx's grpc-timeout passed, UNAVAILABLE when the upstream broke off.
+func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.State, res *http.Response, ctx context.Context, call grpcCall) {
 	defer res.Body.Close()
 	removeHopByHop(res.Header)
 	dst := w.Header()
@@ -39,6 +45,14 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.St
 		dst[k] = vv
 	}
 	h.respRules.Apply(dst, r, s)
+
+	// An HTTP/2 upstream may send Content-Length along with trailers; an
+	// HTTP/1.1 client can only get trailers after a chunked body, so the
+	// length goes when trailers are announced, or expected (gRPC sends
+	// them unannounced).
+	if r.ProtoMajor == 1 && res.ProtoMajor == 2 && (len(res.Trailer) > 0 || isGRPCResponse(res.Header)) {
+		delete(dst, "Content-Length")
+	}
 
 	// Trailers the upstream announced are announced to the client before
 	// the header is written, so net/http sends them after a chunked body.
@@ -64,7 +78,12 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.St
 		flusher = http.NewResponseController(w)
 		_ = flusher.Flush()
 	}
-	if !h.copyBody(w, r, res, flusher) {
+	switch h.copyBody(w, r, res, flusher, call.on) {
+	case copyDone:
+	case copyGRPCFailed:
+		endGRPC(w, call.expired(ctx, h.now()))
+		return
+	default:
 		return
 	}
 	for k, vv := range res.Trailer {
@@ -76,10 +95,18 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.St
 	}
 }
 
+// copyResult is how a body copy ended.
+type copyResult uint8
+
+const (
+	copyDone       copyResult = iota // the whole body was copied
+	copyClientGone                   // the client went away
+	copyGRPCFailed                   // a gRPC call's upstream body failed
+)
+
 // copyBody streams the response body to the client with a pooled buffer,
-// flushing after every write when flusher is set. It reports whether the
-// whole body was copied.
-func (h *handler) copyBody(w http.ResponseWriter, r *http.Request, res *http.Response, flusher *http.ResponseController) bool {
+// flushing after every write when flusher is set.
+func (h *handler) copyBody(w http.ResponseWriter, r *http.Request, res *http.Response, flusher *http.ResponseController, grpc bool) copyResult {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -87,18 +114,21 @@ func (h *handler) copyBody(w http.ResponseWriter, r *http.Request, res *http.Res
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return false // the client went away; the deferred Close cancels upstream
+				return copyClientGone // the deferred Close cancels upstream
 			}
 			if flusher != nil {
 				_ = flusher.Flush()
 			}
 		}
 		if rerr == io.EOF {
-			return true
+			return copyDone
 		}
 		if rerr != nil {
 			if r.Context().Err() != nil {
-				return false
+				return copyClientGone
+			}
+			if grpc {
+				return copyGRPCFailed
 			}
 			// The upstream broke mid-body. The status is already sent;
 			// aborting the handler makes net/http cut the connection
@@ -123,6 +153,11 @@ func isEventStream(h http.Header) bool {
 	}
 	mt, _, _ := mime.ParseMediaType(v)
 	return mt == "text/event-stream"
+}
+
+func isGRPCResponse(h http.Header) bool {
+	ct := h["Content-Type"]
+	return len(ct) > 0 && problem.IsGRPC(ct[0])
 }
 
 func contains(list []string, s string) bool {

@@ -164,19 +164,56 @@ func newTransport(cfg config.Upstream) (*http.Transport, error) {
 		// Accept-Encoding passes through untouched and bodies are never
 		// decoded: the client negotiates with the upstream, not with us.
 		DisableCompression: true,
-		// HTTP/2 to upstreams is a later issue; HTTP/1.1 only for now
-		// (also what WebSocket upgrades need).
-		ForceAttemptHTTP2: false,
 	}
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	tr.Protocols = &protos
+	protos, err := protocols(cfg.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	tr.Protocols = protos
+	if protos.HTTP2() || protos.UnencryptedHTTP2() {
+		// One HTTP/2 connection carries many streams; when the upstream's
+		// SETTINGS_MAX_CONCURRENT_STREAMS is reached, more connections are
+		// opened rather than queueing requests (gRPC streams are long).
+		tr.HTTP2 = &http.HTTP2Config{
+			StrictMaxConcurrentRequests: false,
+			// Pings find a dead HTTP/2 connection whose TCP connection
+			// still looks open, before requests are lost on it.
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		}
+	}
 	tc, err := tlsConfig(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
 	tr.TLSClientConfig = tc
 	return tr, nil
+}
+
+// protocols maps upstreams[].protocol to the transport's protocol set.
+//
+//   - auto: HTTP/1.1 to http:// targets, HTTP/2 by ALPN (falling back to
+//     HTTP/1.1) to https:// targets. A WebSocket upgrade still goes over
+//     HTTP/1.1: the transport dials those without offering h2.
+//   - http1: HTTP/1.1 only.
+//   - h2c: HTTP/2 only; with prior knowledge over plain TCP to http://
+//     targets and over TLS (ALPN h2) to https:// ones. No HTTP/1.1
+//     fallback, so WebSocket upgrades to such a pool fail (502).
+func protocols(p string) (*http.Protocols, error) {
+	var protos http.Protocols
+	switch p {
+	case "", "auto":
+		protos.SetHTTP1(true)
+		protos.SetHTTP2(true)
+	case "http1":
+		protos.SetHTTP1(true)
+	case "h2c":
+		protos.SetUnencryptedHTTP2(true)
+		protos.SetHTTP2(true)
+	default:
+		return nil, fmt.Errorf("protocol %q: want auto, http1 or h2c", p)
+	}
+	return &protos, nil
 }
 
 // tlsConfig builds the client TLS config for https targets. With no CA

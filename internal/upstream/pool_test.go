@@ -233,8 +233,8 @@ func TestTransportTuning(t *testing.T) {
 	if tr.ResponseHeaderTimeout != 5e9 || tr.IdleConnTimeout != DefaultIdleConnTimeout {
 		t.Errorf("timeouts: got response header %v idle %v; want 5s, %v", tr.ResponseHeaderTimeout, tr.IdleConnTimeout, DefaultIdleConnTimeout)
 	}
-	if tr.Protocols == nil || tr.Protocols.HTTP2() || !tr.Protocols.HTTP1() {
-		t.Errorf("protocols: got %v; want HTTP/1 only", tr.Protocols)
+	if tr.Protocols == nil || !tr.Protocols.HTTP2() || !tr.Protocols.HTTP1() || tr.Protocols.UnencryptedHTTP2() {
+		t.Errorf("protocols: got %v; want HTTP/1 and HTTP/2 over TLS (auto)", tr.Protocols)
 	}
 }
 
