@@ -29,29 +29,31 @@ var upstreams = []struct{ name, host string }{
 func TestUnary(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for _, u := range upstreams {
-		t.Run(u.name, func(t *testing.T) {
-			t.Parallel()
-			c := testpb.NewTestServiceClient(e.dial(t, u.host))
-			var header, trailer metadata.MD
-			res, err := c.UnaryCall(callCtx(t), &testpb.SimpleRequest{Payload: &testpb.Payload{Body: []byte("hi")}},
-				grpc.Header(&header), grpc.Trailer(&trailer))
-			if err != nil {
-				t.Fatalf("UnaryCall: %v", err)
-			}
-			if got := string(res.GetPayload().GetBody()); got != "echo:hi" {
-				t.Errorf("payload: got %q; want %q", got, "echo:hi")
-			}
-			if got := header.Get("x-header"); len(got) != 1 || got[0] != "h1" {
-				t.Errorf("header metadata x-header: got %q; want [h1]", got)
-			}
-			if got := trailer.Get("x-trailer"); len(got) != 1 || got[0] != "t1" {
-				t.Errorf("trailer metadata x-trailer: got %q; want [t1]", got)
-			}
-			if got := trailer.Get("x-trailer-bin"); len(got) != 1 || got[0] != "\x00\x01\xff" {
-				t.Errorf("binary trailer metadata: got %q; want [\"\\x00\\x01\\xff\"]", got)
-			}
-		})
+	for _, l := range e.listeners() {
+		for _, u := range upstreams {
+			t.Run(l.name+"/"+u.name, func(t *testing.T) {
+				t.Parallel()
+				c := testpb.NewTestServiceClient(l.dial(t, u.host))
+				var header, trailer metadata.MD
+				res, err := c.UnaryCall(callCtx(t), &testpb.SimpleRequest{Payload: &testpb.Payload{Body: []byte("hi")}},
+					grpc.Header(&header), grpc.Trailer(&trailer))
+				if err != nil {
+					t.Fatalf("UnaryCall: %v", err)
+				}
+				if got := string(res.GetPayload().GetBody()); got != "echo:hi" {
+					t.Errorf("payload: got %q; want %q", got, "echo:hi")
+				}
+				if got := header.Get("x-header"); len(got) != 1 || got[0] != "h1" {
+					t.Errorf("header metadata x-header: got %q; want [h1]", got)
+				}
+				if got := trailer.Get("x-trailer"); len(got) != 1 || got[0] != "t1" {
+					t.Errorf("trailer metadata x-trailer: got %q; want [t1]", got)
+				}
+				if got := trailer.Get("x-trailer-bin"); len(got) != 1 || got[0] != "\x00\x01\xff" {
+					t.Errorf("binary trailer metadata: got %q; want [\"\\x00\\x01\\xff\"]", got)
+				}
+			})
+		}
 	}
 }
 
@@ -111,45 +113,47 @@ func TestServerStreaming(t *testing.T) {
 func TestBidi(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for _, u := range upstreams {
-		t.Run(u.name, func(t *testing.T) {
-			t.Parallel()
-			c := testpb.NewTestServiceClient(e.dial(t, u.host))
-			stream, err := c.FullDuplexCall(callCtx(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The server's headers arrive before any message is sent:
-			// nothing on the way holds them back.
-			h, err := stream.Header()
-			if err != nil || len(h.Get("x-bidi-header")) != 1 {
-				t.Fatalf("Header: got %v, %v; want x-bidi-header before any message", h, err)
-			}
-			// Strict ping-pong: each answer must arrive before the next
-			// message is sent, which only works if both directions
-			// stream through the gateway.
-			for i, msg := range []string{"a", "bb", "ccc"} {
-				if err := stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte(msg)}}); err != nil {
-					t.Fatalf("Send %d: %v", i, err)
-				}
-				res, err := stream.Recv()
+	for _, l := range e.listeners() {
+		for _, u := range upstreams {
+			t.Run(l.name+"/"+u.name, func(t *testing.T) {
+				t.Parallel()
+				c := testpb.NewTestServiceClient(l.dial(t, u.host))
+				stream, err := c.FullDuplexCall(callCtx(t))
 				if err != nil {
-					t.Fatalf("Recv %d: %v", i, err)
+					t.Fatal(err)
 				}
-				if got := string(res.GetPayload().GetBody()); got != "re:"+msg {
-					t.Errorf("answer %d: got %q; want %q", i, got, "re:"+msg)
+				// The server's headers arrive before any message is sent:
+				// nothing on the way holds them back.
+				h, err := stream.Header()
+				if err != nil || len(h.Get("x-bidi-header")) != 1 {
+					t.Fatalf("Header: got %v, %v; want x-bidi-header before any message", h, err)
 				}
-			}
-			if err := stream.CloseSend(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := stream.Recv(); err != io.EOF {
-				t.Fatalf("Recv after CloseSend: got %v; want EOF", err)
-			}
-			if got := stream.Trailer().Get("x-count"); len(got) != 1 || got[0] != "xxx" {
-				t.Errorf("trailer x-count: got %q; want [xxx]", got)
-			}
-		})
+				// Strict ping-pong: each answer must arrive before the next
+				// message is sent, which only works if both directions
+				// stream through the gateway.
+				for i, msg := range []string{"a", "bb", "ccc"} {
+					if err := stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte(msg)}}); err != nil {
+						t.Fatalf("Send %d: %v", i, err)
+					}
+					res, err := stream.Recv()
+					if err != nil {
+						t.Fatalf("Recv %d: %v", i, err)
+					}
+					if got := string(res.GetPayload().GetBody()); got != "re:"+msg {
+						t.Errorf("answer %d: got %q; want %q", i, got, "re:"+msg)
+					}
+				}
+				if err := stream.CloseSend(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := stream.Recv(); err != io.EOF {
+					t.Fatalf("Recv after CloseSend: got %v; want EOF", err)
+				}
+				if got := stream.Trailer().Get("x-count"); len(got) != 1 || got[0] != "xxx" {
+					t.Errorf("trailer x-count: got %q; want [xxx]", got)
+				}
+			})
+		}
 	}
 }
 

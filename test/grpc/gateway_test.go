@@ -6,16 +6,20 @@ package grpc_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/portunus-gw/portunus/internal/gateway"
@@ -23,8 +27,9 @@ import (
 
 // env is one gateway in front of an h2c and a TLS gRPC server.
 type env struct {
-	h2c, tls *testService
-	gwAddr   string
+	h2c, tls  *testService
+	gwAddr    string // the h2c listener
+	gwTLSAddr string // the TLS listener (HTTP/2 by ALPN)
 }
 
 // newEnv starts both servers and a gateway whose h2c listener routes
@@ -44,7 +49,10 @@ func newEnv(t *testing.T) *env {
 	dead.Close()
 
 	cfg := fmt.Sprintf(`
-listeners: [{ address: "127.0.0.1:0", h2c: true }]
+listeners:
+  - { address: "127.0.0.1:0", h2c: true }
+  - address: "127.0.0.1:0"
+    tls: { certificates: [{ cert_file: %q, key_file: %q }] }
 observability: { access_log: { path: "off" } }
 upstreams:
   - name: plain
@@ -52,6 +60,7 @@ upstreams:
     targets: [{ url: "http://%s" }]
   - name: secure
     targets: [{ url: "https://%s" }]
+    tls: { ca_file: %q }
   - name: down
     protocol: h2c
     targets: [{ url: "http://%s" }]
@@ -65,7 +74,7 @@ routes:
   - name: down
     match: { hosts: [down.test], path_prefix: /grpc.testing.TestService }
     upstream: down
-`, h2cAddr, tlsAddr, deadAddr)
+`, leafFile, leafKeyFile, h2cAddr, tlsAddr, caFile, deadAddr)
 	path := filepath.Join(t.TempDir(), "portunus.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -83,10 +92,49 @@ routes:
 		defer cancel()
 		rt.Shutdown(ctx)
 	})
-	for _, a := range rt.ListenerAddrs() {
-		e.gwAddr = a
+	for cfgAddr, a := range rt.ListenerAddrs() {
+		if strings.Contains(cfgAddr, "#") {
+			e.gwTLSAddr = a // the second "127.0.0.1:0" listener
+		} else {
+			e.gwAddr = a
+		}
+	}
+	if e.gwAddr == "" || e.gwTLSAddr == "" {
+		t.Fatalf("listener addresses: %v", rt.ListenerAddrs())
 	}
 	return e
+}
+
+// listeners names the gateway's two ways in: h2c and TLS.
+func (e *env) listeners() []struct {
+	name string
+	dial func(*testing.T, string) *grpc.ClientConn
+} {
+	return []struct {
+		name string
+		dial func(*testing.T, string) *grpc.ClientConn
+	}{{"h2c listener", e.dial}, {"TLS listener", e.dialTLS}}
+}
+
+// dialTLS returns a gRPC client talking HTTP/2 over TLS to the gateway's
+// TLS listener, verifying its certificate against the test CA.
+func (e *env) dialTLS(t *testing.T, host string) *grpc.ClientConn {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	// The authority (host) is also the TLS server name the certificate
+	// is verified for.
+	creds := credentials.NewTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	cc, err := grpc.NewClient("passthrough:///"+e.gwTLSAddr, grpc.WithTransportCredentials(creds), grpc.WithAuthority(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
 }
 
 // dial returns a gRPC client talking h2c to the gateway as host.

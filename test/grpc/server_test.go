@@ -159,36 +159,34 @@ func startService(t *testing.T, creds credentials.TransportCredentials) (*testSe
 	return svc, ln.Addr().String()
 }
 
-// testCreds are the TLS upstream's credentials, made by TestMain.
-var testCreds credentials.TransportCredentials
+// testCreds are the TLS upstream's credentials, made by TestMain; the
+// gateway's TLS listener serves the same certificate (for 127.0.0.1), and
+// both are verified against caFile.
+var (
+	testCreds             credentials.TransportCredentials
+	caFile                string
+	leafFile, leafKeyFile string
+)
 
-// TestMain generates a CA and a server certificate for 127.0.0.1, and
-// makes the CA the process's trust store through SSL_CERT_FILE (read once,
-// when Go first loads the system roots): upstreams[].tls is still refused
-// by config validation (internal/config/unsupported.go), so the gateway's
-// TLS upstream is verified against the system roots instead of
-// tls.ca_file.
+// TestMain generates a CA and a server certificate for 127.0.0.1.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "portunus-grpc-test")
 	if err != nil {
 		panic(err)
 	}
-	creds, caFile, err := makeCerts(dir)
+	testCreds, err = makeCerts(dir)
 	if err != nil {
 		panic(err)
 	}
-	testCreds = creds
-	os.Setenv("SSL_CERT_FILE", caFile)
-	os.Unsetenv("SSL_CERT_DIR")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-func makeCerts(dir string) (credentials.TransportCredentials, string, error) {
+func makeCerts(dir string) (credentials.TransportCredentials, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
@@ -198,30 +196,42 @@ func makeCerts(dir string) (credentials.TransportCredentials, string, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:    []string{"h2c.test", "tls.test", "down.test"}, // the gateway's TLS listener is reached by these names
 		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	caFile := filepath.Join(dir, "ca.pem")
+	caFile = filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		return nil, "", err
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	leafFile, leafKeyFile = filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "leaf-key.pem")
+	if err := os.WriteFile(leafFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(leafKeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, err
 	}
 	cert := tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
-	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), caFile, nil
+	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
