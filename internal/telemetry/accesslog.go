@@ -21,6 +21,8 @@ import (
 type Entry struct {
 	Time             time.Time // when the request arrived; zero = now
 	RequestID        string
+	TraceID          string // of the request's server span; "" when not sampled
+	SpanID           string
 	ClientIP         string
 	Method           string
 	Host             string
@@ -30,6 +32,8 @@ type Entry struct {
 	Upstream         string
 	Target           string
 	Consumer         string
+	AuthMethod       string // the auth method that authenticated the request
+	AuthError        string // why authentication failed (never the credential)
 	UserAgent        string
 	Referer          string // combined format only
 	Error            string
@@ -38,6 +42,8 @@ type Entry struct {
 	BytesOut         int64
 	Duration         time.Duration
 	UpstreamDuration time.Duration
+	CacheStatus      string // the response cache's outcome; "" when none applied
+	RateLimit        string // the rate limiter's decision; "" when none applied
 }
 
 // The JSON format writes one object per line with exactly these keys, in
@@ -45,17 +51,27 @@ type Entry struct {
 //
 //	time         RFC 3339 with milliseconds, when the request arrived
 //	request_id   X-Request-Id as sent upstream and echoed to the client
+//	trace_id, span_id   the request's server span (hex), "" when the
+//	             request was not sampled for tracing (or tracing is off)
 //	client_ip    the client address (after trusted-proxy resolution)
 //	method, host, path (no query string), proto ("HTTP/1.1")
 //	route        the matched route's name ("" when none matched)
 //	upstream     the upstream pool's name; target the target URL host
 //	consumer     the authenticated consumer ("" when anonymous)
+//	auth_method  the method that authenticated it: api_key, basic, mtls,
+//	             jwt:NAME, oauth2:NAME, forward:NAME ("" when anonymous)
+//	auth_error   why authentication failed ("" otherwise; never a secret)
 //	user_agent
 //	status       the status sent to the client
 //	bytes_in, bytes_out   body bytes read from the client / written to it
 //	duration_ms  total time, milliseconds with fractions
 //	upstream_ms  time spent waiting on the upstream, milliseconds
+//	cache_status the response cache's outcome ("" when no cache applied)
+//	rate_limit   the rate limiter's decision ("" when no limit applied)
 //	error        why the gateway failed the request, if it did
+//
+// The combined format has no place for the added fields and stays the
+// standard Apache line.
 const (
 	flushInterval = time.Second
 	bufferSize    = 64 << 10
@@ -112,7 +128,7 @@ func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
 	}
 	a.w = &lockedWriter{bw: bufio.NewWriterSize(out, bufferSize)}
 	a.handler = slog.NewJSONHandler(a.w, &slog.HandlerOptions{ReplaceAttr: dropLevelAndMessage})
-	a.attrs.New = func() any { s := make([]slog.Attr, 0, 18); return &s }
+	a.attrs.New = func() any { s := make([]slog.Attr, 0, 24); return &s }
 	a.lines.New = func() any { b := make([]byte, 0, 512); return &b }
 	go a.flushLoop()
 	return a, nil
@@ -153,6 +169,8 @@ func (a *AccessLog) Log(e *Entry) {
 	ap := a.attrs.Get().(*[]slog.Attr)
 	attrs := append((*ap)[:0],
 		slog.String("request_id", e.RequestID),
+		slog.String("trace_id", e.TraceID),
+		slog.String("span_id", e.SpanID),
 		slog.String("client_ip", e.ClientIP),
 		slog.String("method", e.Method),
 		slog.String("host", e.Host),
@@ -162,12 +180,16 @@ func (a *AccessLog) Log(e *Entry) {
 		slog.String("upstream", e.Upstream),
 		slog.String("target", e.Target),
 		slog.String("consumer", e.Consumer),
+		slog.String("auth_method", e.AuthMethod),
+		slog.String("auth_error", e.AuthError),
 		slog.String("user_agent", e.UserAgent),
 		slog.Int("status", e.Status),
 		slog.Int64("bytes_in", e.BytesIn),
 		slog.Int64("bytes_out", e.BytesOut),
 		slog.Float64("duration_ms", millis(e.Duration)),
 		slog.Float64("upstream_ms", millis(e.UpstreamDuration)),
+		slog.String("cache_status", e.CacheStatus),
+		slog.String("rate_limit", e.RateLimit),
 		slog.String("error", e.Error),
 	)
 	// A Record rather than Logger.LogAttrs: the line carries the request's

@@ -40,8 +40,9 @@ func sampleEntry() *Entry {
 		Time:      time.Date(2026, 3, 4, 5, 6, 7, 8_000_000, time.UTC),
 		RequestID: "req-1", ClientIP: "203.0.113.9", Method: "GET", Host: "api.example.com",
 		Path: "/v1/users/7?api_key=SECRET", Proto: "HTTP/1.1", Route: "users", Upstream: "users",
-		Target: "127.0.0.1:9001", Consumer: "alice", UserAgent: `curl/8 "quoted"`, Referer: "https://app.example.com/",
+		Target: "127.0.0.1:9001", Consumer: "alice", AuthMethod: "jwt:main", UserAgent: `curl/8 "quoted"`, Referer: "https://app.example.com/",
 		Status: 200, BytesIn: 12, BytesOut: 345, Duration: 1500 * time.Microsecond, UpstreamDuration: time.Millisecond,
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", CacheStatus: "hit", RateLimit: "allowed",
 	}
 }
 
@@ -70,6 +71,9 @@ func TestAccessLogJSON(t *testing.T) {
 		"route": "users", "upstream": "users", "target": "127.0.0.1:9001", "consumer": "alice",
 		"user_agent": `curl/8 "quoted"`, "status": 200.0, "bytes_in": 12.0, "bytes_out": 345.0,
 		"duration_ms": 1.5, "upstream_ms": 1.0, "error": "",
+		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+		"cache_status": "hit", "rate_limit": "allowed",
+		"auth_method": "jwt:main", "auth_error": "",
 	}
 	for k, w := range want {
 		if got[k] != w {
@@ -78,6 +82,13 @@ func TestAccessLogJSON(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("got %d keys %v; want exactly %d", len(got), got, len(want))
+	}
+	// The documented order (the field list in accesslog.go).
+	order := []string{"time", "request_id", "trace_id", "span_id", "client_ip", "method", "host", "path",
+		"proto", "route", "upstream", "target", "consumer", "auth_method", "auth_error", "user_agent", "status", "bytes_in", "bytes_out",
+		"duration_ms", "upstream_ms", "cache_status", "rate_limit", "error"}
+	if keys := jsonKeys(t, lines[0]); strings.Join(keys, ",") != strings.Join(order, ",") {
+		t.Errorf("got keys in order %v; want %v", keys, order)
 	}
 	info, err := os.Stat(path)
 	if err != nil {
@@ -235,4 +246,26 @@ func BenchmarkAccessLogCombined(b *testing.B) {
 	for b.Loop() {
 		a.Log(e)
 	}
+}
+
+// jsonKeys returns the top-level keys of a JSON object in document order.
+func jsonKeys(t *testing.T, line string) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if _, err := dec.Token(); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
 }

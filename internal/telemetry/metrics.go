@@ -5,13 +5,19 @@
 // Per-request recording is on the hot path, so label children are resolved
 // once per (route, method, status class, upstream) and cached; Observe does
 // no allocation and takes no global lock after the first request of each
-// combination.
+// combination. Recorders for routes, upstreams and listeners are created
+// when a snapshot is compiled (or a listener opened), never per request.
+//
+// A nil *Metrics, and the nil recorders it hands out, record nothing: that
+// is how the gateway runs with metrics off (benchmarks compare the two).
+//
+// The metric families, their types and labels are listed in
+// docs/metrics.md and pinned by testdata/metrics.golden.
 package telemetry
 
 import (
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,8 +37,26 @@ type Metrics struct {
 	// Duration is portunus_request_duration_seconds{route,code}, with
 	// classic buckets and a native histogram (factor 1.1).
 	Duration *prometheus.HistogramVec
+	// RequestBytes is portunus_request_size_bytes_total{route}: request
+	// body bytes the gateway actually read (not Content-Length).
+	RequestBytes *prometheus.CounterVec
+	// ResponseBytes is portunus_response_size_bytes_total{route}: response
+	// body bytes written to the client.
+	ResponseBytes *prometheus.CounterVec
 	// InFlight is portunus_requests_in_flight.
 	InFlight prometheus.Gauge
+	// UpstreamRequests is portunus_upstream_requests_total{upstream,target,code}:
+	// one per upstream call; code is the class of the upstream's answer,
+	// or "error" when the call failed.
+	UpstreamRequests *prometheus.CounterVec
+	// UpstreamDuration is portunus_upstream_request_duration_seconds{upstream,target}:
+	// time from sending the request to the upstream's response headers
+	// (or to the failure).
+	UpstreamDuration *prometheus.HistogramVec
+	// ListenerConnsOpen is portunus_listener_connections_open{listener}.
+	ListenerConnsOpen *prometheus.GaugeVec
+	// ListenerConns is portunus_listener_connections_total{listener}.
+	ListenerConns *prometheus.CounterVec
 	// Reloads is portunus_config_reloads_total{result="success"|"failure"}.
 	Reloads *prometheus.CounterVec
 	// LastReloadSuccess is portunus_config_last_reload_success_timestamp_seconds.
@@ -42,11 +66,31 @@ type Metrics struct {
 
 	routesMu sync.Mutex
 	routes   map[string]*RouteMetrics
+
+	upsMu sync.Mutex
+	ups   map[string]*UpstreamMetrics
+
+	listenersMu sync.Mutex
+	listeners   map[string]*ListenerMetrics
 }
 
 // DurationBuckets are the classic buckets of the request duration
 // histogram, in seconds: from 1ms (a cached answer) to 30s (a slow upstream).
 var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// histogramOpts are the classic buckets plus a native histogram: scrapers
+// that negotiate the protobuf format get the native one, the text format
+// carries the classic buckets.
+func histogramOpts(name, help string) prometheus.HistogramOpts {
+	return prometheus.HistogramOpts{
+		Name:                            name,
+		Help:                            help,
+		Buckets:                         DurationBuckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  160,
+		NativeHistogramMinResetDuration: time.Hour,
+	}
+}
 
 // NewMetrics creates the registry and the gateway metrics in it.
 func NewMetrics() *Metrics {
@@ -54,6 +98,7 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoCollector{},
 	)
 	m := &Metrics{
 		Registry: reg,
@@ -61,18 +106,38 @@ func NewMetrics() *Metrics {
 			Name: "portunus_requests_total",
 			Help: "Requests served, by route, method, status class and upstream.",
 		}, []string{"route", "method", "code", "upstream"}),
-		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:                            "portunus_request_duration_seconds",
-			Help:                            "Time from request received to response finished, by route and status class.",
-			Buckets:                         DurationBuckets,
-			NativeHistogramBucketFactor:     1.1,
-			NativeHistogramMaxBucketNumber:  160,
-			NativeHistogramMinResetDuration: time.Hour,
-		}, []string{"route", "code"}),
+		Duration: prometheus.NewHistogramVec(histogramOpts(
+			"portunus_request_duration_seconds",
+			"Time from request received to response finished, by route and status class.",
+		), []string{"route", "code"}),
+		RequestBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portunus_request_size_bytes_total",
+			Help: "Request body bytes read from clients, by route.",
+		}, []string{"route"}),
+		ResponseBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portunus_response_size_bytes_total",
+			Help: "Response body bytes written to clients, by route.",
+		}, []string{"route"}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portunus_requests_in_flight",
 			Help: "Requests being served right now.",
 		}),
+		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portunus_upstream_requests_total",
+			Help: "Upstream calls, by upstream, target and status class of the answer (\"error\" when the call failed).",
+		}, []string{"upstream", "target", "code"}),
+		UpstreamDuration: prometheus.NewHistogramVec(histogramOpts(
+			"portunus_upstream_request_duration_seconds",
+			"Time from sending a request upstream to its response headers (or the failure), by upstream and target.",
+		), []string{"upstream", "target"}),
+		ListenerConnsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portunus_listener_connections_open",
+			Help: "Client connections open on each public listener.",
+		}, []string{"listener"}),
+		ListenerConns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portunus_listener_connections_total",
+			Help: "Client connections accepted by each public listener.",
+		}, []string{"listener"}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portunus_config_reloads_total",
 			Help: "Configuration reloads, by result.",
@@ -85,16 +150,25 @@ func NewMetrics() *Metrics {
 			Name: "portunus_config_info",
 			Help: "The live configuration's hash; always 1.",
 		}, []string{"hash"}),
-		routes: make(map[string]*RouteMetrics),
+		routes:    make(map[string]*RouteMetrics),
+		ups:       make(map[string]*UpstreamMetrics),
+		listeners: make(map[string]*ListenerMetrics),
 	}
-	reg.MustRegister(m.Requests, m.Duration, m.InFlight, m.Reloads, m.LastReloadSuccess, m.ConfigInfo)
+	reg.MustRegister(
+		m.Requests, m.Duration, m.RequestBytes, m.ResponseBytes, m.InFlight,
+		m.UpstreamRequests, m.UpstreamDuration,
+		m.ListenerConnsOpen, m.ListenerConns,
+		m.Reloads, m.LastReloadSuccess, m.ConfigInfo,
+	)
 	// Both results exist from the start, so rate() and alerts see a zero.
 	m.Reloads.WithLabelValues("success")
 	m.Reloads.WithLabelValues("failure")
 	return m
 }
 
-// Handler serves the registry in the Prometheus exposition formats.
+// Handler serves the registry in the Prometheus exposition formats
+// (protobuf, which carries native histograms, when the scraper asks for
+// it; OpenMetrics or text otherwise).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
 		ErrorHandling:     promhttp.ContinueOnError,
@@ -102,9 +176,27 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
+// RequestStarted counts a request in flight; RequestFinished ends it.
+// Both do nothing on a nil *Metrics.
+func (m *Metrics) RequestStarted() {
+	if m != nil {
+		m.InFlight.Inc()
+	}
+}
+
+// RequestFinished is the end of a request RequestStarted counted.
+func (m *Metrics) RequestFinished() {
+	if m != nil {
+		m.InFlight.Dec()
+	}
+}
+
 // ReloadSucceeded records a successful reload of the config with this hash:
 // the counter, the timestamp, and portunus_config_info pointing at it alone.
 func (m *Metrics) ReloadSucceeded(hash string, at time.Time) {
+	if m == nil {
+		return
+	}
 	m.Reloads.WithLabelValues("success").Inc()
 	m.LastReloadSuccess.Set(float64(at.UnixNano()) / 1e9)
 	m.ConfigInfo.Reset()
@@ -112,22 +204,10 @@ func (m *Metrics) ReloadSucceeded(hash string, at time.Time) {
 }
 
 // ReloadFailed records a failed reload.
-func (m *Metrics) ReloadFailed() { m.Reloads.WithLabelValues("failure").Inc() }
-
-// Route returns the recorder for one route, creating it on first use. Call
-// it when compiling a snapshot, not per request; the same name gives the
-// same recorder, so its cached children survive reloads.
-func (m *Metrics) Route(name string) *RouteMetrics {
-	m.routesMu.Lock()
-	defer m.routesMu.Unlock()
-	r := m.routes[name]
-	if r == nil {
-		r = &RouteMetrics{m: m, name: name}
-		empty := map[string]*upstreamCounters{}
-		r.ups.Store(&empty)
-		m.routes[name] = r
+func (m *Metrics) ReloadFailed() {
+	if m != nil {
+		m.Reloads.WithLabelValues("failure").Inc()
 	}
-	return r
 }
 
 // The bounded label values.
@@ -135,6 +215,10 @@ var (
 	methodLabels = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "OTHER"}
 	classLabels  = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
 )
+
+// UpstreamErrorCode is the code label of an upstream call that failed
+// (no answer: connect error, reset, timeout, broken request body).
+const UpstreamErrorCode = "error"
 
 const (
 	numMethods = len(methodLabels)
@@ -174,63 +258,4 @@ func classIndex(status int) int {
 		return numClasses - 1
 	}
 	return status/100 - 1
-}
-
-// RouteMetrics records the requests of one route. Safe for concurrent use.
-type RouteMetrics struct {
-	m    *Metrics
-	name string
-
-	dur [numClasses]atomic.Pointer[prometheus.Observer]
-
-	// ups maps upstream name to its counters; replaced (copy on write)
-	// when an upstream is first seen, so reads take no lock.
-	ups   atomic.Pointer[map[string]*upstreamCounters]
-	upsMu sync.Mutex
-}
-
-type upstreamCounters struct {
-	c [numMethods][numClasses]atomic.Pointer[prometheus.Counter]
-}
-
-// Observe records one finished request: its method, status, the upstream
-// that answered ("" when none did) and its duration.
-func (r *RouteMetrics) Observe(method string, status int, upstream string, d time.Duration) {
-	mi, ci := methodIndex(method), classIndex(status)
-	uc := (*r.ups.Load())[upstream]
-	if uc == nil {
-		uc = r.addUpstream(upstream)
-	}
-	cp := uc.c[mi][ci].Load()
-	if cp == nil {
-		c := r.m.Requests.WithLabelValues(r.name, methodLabels[mi], classLabels[ci], upstream)
-		cp = &c
-		uc.c[mi][ci].Store(cp) // a racing store holds the same child
-	}
-	(*cp).Inc()
-
-	op := r.dur[ci].Load()
-	if op == nil {
-		o := r.m.Duration.WithLabelValues(r.name, classLabels[ci])
-		op = &o
-		r.dur[ci].Store(op)
-	}
-	(*op).Observe(d.Seconds())
-}
-
-func (r *RouteMetrics) addUpstream(upstream string) *upstreamCounters {
-	r.upsMu.Lock()
-	defer r.upsMu.Unlock()
-	old := *r.ups.Load()
-	if uc := old[upstream]; uc != nil {
-		return uc
-	}
-	next := make(map[string]*upstreamCounters, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	uc := &upstreamCounters{}
-	next[upstream] = uc
-	r.ups.Store(&next)
-	return uc
 }
