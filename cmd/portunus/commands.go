@@ -22,6 +22,7 @@ import (
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/gateway"
 	"github.com/portunus-gw/portunus/internal/store"
+	"github.com/portunus-gw/portunus/internal/telemetry"
 )
 
 // exit codes
@@ -95,6 +96,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// The Redis client reports dial failures through our log, at the
 	// gateway's level, instead of printing a line per attempt.
 	store.SetClientLogger(log)
+	telemetry.SetVersion(version)
 
 	// Signals are subscribed before the listeners open, so a SIGTERM
 	// that arrives during start-up still drains instead of killing.

@@ -69,3 +69,10 @@ func (s Size) String() string {
 	}
 	return strconv.FormatInt(int64(s), 10)
 }
+
+// MarshalJSON writes d as its config spelling ("30s"), so the admin API
+// and hashes show what users write.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+// MarshalJSON writes s as its config spelling ("10MiB").
+func (s Size) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }

@@ -16,39 +16,10 @@ var unsupported = []struct {
 	what    string // how the message names it; default: the quoted key
 	find    func(c *Config, found func(path string))
 }{
-	{"observability.tracing.otlp_endpoint", "OpenTelemetry tracing", "", func(c *Config, found func(string)) {
-		if c.Observability.Tracing.OTLPEndpoint != "" {
-			found("observability.tracing.otlp_endpoint")
-		}
-	}},
-	{"consumers", "identity and access", "", func(c *Config, found func(string)) {
-		if len(c.Consumers) > 0 {
-			found("consumers")
-		}
-	}},
-	{"jwt_providers", "identity and access", "", func(c *Config, found func(string)) {
-		if len(c.JWTProviders) > 0 {
-			found("jwt_providers")
-		}
-	}},
-	{"oauth2_providers", "identity and access", "", func(c *Config, found func(string)) {
-		if len(c.OAuth2Providers) > 0 {
-			found("oauth2_providers")
-		}
-	}},
-	{"forward_auth", "identity and access", "", func(c *Config, found func(string)) {
-		if len(c.ForwardAuth) > 0 {
-			found("forward_auth")
-		}
-	}},
-	{"<policies>.auth", "identity and access", "", policyKey("auth", func(p *RoutePolicies) bool { return len(p.Auth) > 0 })},
-	{"<policies>.allow", "identity and access", "", policyKey("allow", func(p *RoutePolicies) bool { return p.Allow != nil })},
 	{"<policies>.rate_limits", "rate limiting", "", policyKey("rate_limits", func(p *RoutePolicies) bool { return len(p.RateLimits) > 0 })},
 	{"<policies>.quotas", "rate limiting", "", policyKey("quotas", func(p *RoutePolicies) bool { return len(p.Quotas) > 0 })},
 	{"<policies>.concurrency", "concurrency limits", "", policyKey("concurrency", func(p *RoutePolicies) bool { return p.Concurrency != nil })},
 	{"<policies>.cache", "response caching", "", policyKey("cache", func(p *RoutePolicies) bool { return p.Cache != nil })},
-	{"<policies>.cors", "CORS", "", policyKey("cors", func(p *RoutePolicies) bool { return p.CORS != nil })},
-	{"<policies>.ip", "IP filtering", "", policyKey("ip", func(p *RoutePolicies) bool { return p.IP != nil })},
 	{"<policies>.mirror", "traffic mirroring", "", policyKey("mirror", func(p *RoutePolicies) bool { return p.Mirror != nil })},
 	{"<policies>.hedge", "request hedging", "", policyKey("hedge", func(p *RoutePolicies) bool { return p.Hedge != nil })},
 	{"<policies>.deprecated", "deprecation headers", "", policyKey("deprecated", func(p *RoutePolicies) bool { return p.Deprecated != nil })},

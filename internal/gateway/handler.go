@@ -17,7 +17,9 @@ import (
 	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/proxy"
 	"github.com/portunus-gw/portunus/internal/router"
+	"github.com/portunus-gw/portunus/internal/stats"
 	"github.com/portunus-gw/portunus/internal/telemetry"
+	"github.com/portunus-gw/portunus/internal/tracing"
 )
 
 // Gateway is the handler of every public listener. It reads the current
@@ -29,11 +31,15 @@ type Gateway struct {
 	unrouted *telemetry.RouteMetrics
 	ids      *requestIDs
 	pool     sync.Pool
+	// stats feeds /api/v1/stats: the ring and the current snapshot's
+	// recorders by route index (adminapi_stats.go; rebuilt by Swap).
+	stats    *stats.Ring
+	statsTab atomic.Pointer[statsTable]
 }
 
 // NewGateway returns a gateway with no snapshot; Swap installs one.
 func NewGateway(m *telemetry.Metrics) *Gateway {
-	g := &Gateway{metrics: m, unrouted: m.Route(""), ids: newRequestIDs()}
+	g := &Gateway{metrics: m, unrouted: m.Route(""), ids: newRequestIDs(), stats: stats.New(nil)}
 	g.pool.New = func() any { return new(exchange) }
 	return g
 }
@@ -42,7 +48,10 @@ func NewGateway(m *telemetry.Metrics) *Gateway {
 func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
 
 // Swap installs s as the current snapshot and returns the previous one.
-func (g *Gateway) Swap(s *Snapshot) *Snapshot { return g.snap.Swap(s) }
+func (g *Gateway) Swap(s *Snapshot) *Snapshot {
+	g.installStats(s) // recorders first, so requests on s find them
+	return g.snap.Swap(s)
+}
 
 // exchange is the pooled per-request working set.
 type exchange struct {
@@ -51,6 +60,12 @@ type exchange struct {
 	req   router.Request
 	match router.Match[*Route]
 	buf   [64]byte
+	// body counts the request body bytes read (metrics); nil when the
+	// request has no body or matched no route.
+	body *telemetry.BodyCounter
+	// span is the request's tracing SERVER span (zero: not sampled or
+	// tracing off).
+	span tracing.Server
 }
 
 var (
@@ -102,7 +117,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 
 	s.RequestID = g.ids.fromRequest(r.Header["X-Request-Id"], x.buf[:0])
 	rw.Header()["X-Request-Id"] = []string{s.RequestID}
-	g.metrics.InFlight.Inc()
+	g.metrics.RequestStarted() // nil-safe: a nil *Metrics records nothing
+	// Tracing (internal/tracing): a sampled request gets its SERVER span
+	// in r's context, before finish captures r; tracing off costs this
+	// nil check only.
+	if snap != nil && snap.tracer != nil {
+		r, x.span = snap.tracer.StartServer(r, s.Start)
+	}
 	defer g.finish(snap, r, x)
 
 	if snap == nil {
@@ -234,6 +255,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 	// whose body reads fail after bodyTimeout without bytes.
 	r, release := hygiene.WatchBody(rw, r, lim.bodyTimeout)
 	defer release()
+	// Metrics count the request body bytes actually read; only a body
+	// that exists is wrapped (one small allocation), so GETs cost nothing.
+	if r.Body != nil && r.Body != http.NoBody && rt.metrics != nil {
+		x.body = telemetry.NewBodyCounter(r.Body)
+		r.Body = x.body
+	}
 	rt.Handler(rw, r, s)
 }
 
@@ -244,7 +271,7 @@ func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, s *pipeline.State
 
 // finish records the request in metrics and the access log.
 func (g *Gateway) finish(snap *Snapshot, r *http.Request, x *exchange) {
-	g.metrics.InFlight.Dec()
+	g.metrics.RequestFinished()
 	s := &x.state
 	status := x.rec.status
 	if status == 0 {
@@ -260,19 +287,34 @@ func (g *Gateway) finish(snap *Snapshot, r *http.Request, x *exchange) {
 	}
 	if rt != nil {
 		rt.metrics.Observe(r.Method, status, s.Upstream, d)
+		rt.metrics.Bytes(x.body.N(), x.rec.bytes)
+		// An upstream call happened iff the proxy timed one; it failed
+		// (code "error") iff the gateway then answered with its own error.
+		if s.UpstreamDuration > 0 {
+			rt.upMetrics.Observe(s.Target, status, s.ErrorCode != "", s.UpstreamDuration)
+		}
 	} else {
 		g.unrouted.Observe(r.Method, status, "", d)
+		g.unrouted.Bytes(0, x.rec.bytes)
 	}
+	g.recordStats(snap, rt, s, status, d) // the admin API's 15-minute ring
+	// Tracing: end the server span (a no-op unless sampled).
+	x.span.End(r, s, status)
 	if snap != nil && snap.accessLog != nil {
 		e := telemetry.Entry{
 			Time: s.Start, RequestID: s.RequestID, ClientIP: addrString(s.ClientIP), Method: r.Method,
 			Host: r.Host, Path: s.Path, Proto: r.Proto, Route: s.RouteName, Upstream: s.Upstream,
-			Target: s.Target, Consumer: s.Consumer, UserAgent: r.UserAgent(), Error: s.ErrorCode,
+			Target: s.Target, Consumer: s.Consumer, AuthMethod: s.AuthMethod, AuthError: s.AuthError,
+			UserAgent: r.UserAgent(), Error: s.ErrorCode,
 			Status: status, BytesIn: r.ContentLength, BytesOut: x.rec.bytes, Duration: d,
-			UpstreamDuration: s.UpstreamDuration,
+			UpstreamDuration: s.UpstreamDuration, CacheStatus: s.CacheStatus, RateLimit: s.RateLimit,
 		}
+		e.TraceID, e.SpanID = x.span.IDs()
 		if s.Path == "" {
 			e.Path = r.URL.Path
+		}
+		if x.body != nil {
+			e.BytesIn = x.body.N() // what was read, not what was announced
 		}
 		if e.BytesIn < 0 {
 			e.BytesIn = 0
@@ -286,6 +328,8 @@ func (g *Gateway) release(x *exchange) {
 	x.rec.reset(nil)
 	x.req = router.Request{}
 	x.match = router.Match[*Route]{}
+	x.body = nil
+	x.span = tracing.Server{}
 	g.pool.Put(x)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/edge/tlsconf"
 	"github.com/portunus-gw/portunus/internal/problem"
+	"github.com/portunus-gw/portunus/internal/telemetry"
 )
 
 // listener is one open public listener and the server on it.
@@ -41,6 +42,8 @@ type listener struct {
 type listenerSet struct {
 	mu      sync.Mutex
 	handler func(*config.Limits) http.Handler
+	// metrics counts each listener's connections (nil: not counted).
+	metrics *telemetry.Metrics
 	log     *slog.Logger
 	open    map[string]*listener
 	// draining are servers that stopped accepting and finish their
@@ -280,6 +283,11 @@ func (ls *listenerSet) newServer(l *listener) *http.Server {
 	}
 	if l.tls != nil {
 		srv.TLSConfig = l.tls.TLSConfig()
+	}
+	// portunus_listener_connections_{open,total}{listener=<key>}: once
+	// per connection, not per request.
+	if lm := ls.metrics.Listener(l.key); lm != nil {
+		srv.ConnState = lm.ConnState
 	}
 	return srv
 }

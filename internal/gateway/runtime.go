@@ -16,9 +16,9 @@ import (
 	"github.com/portunus-gw/portunus/internal/carry"
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/demo"
-	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/store"
 	"github.com/portunus-gw/portunus/internal/telemetry"
+	"github.com/portunus-gw/portunus/internal/tracing"
 )
 
 // Options configure a Runtime.
@@ -78,6 +78,7 @@ func Start(opts Options) (*Runtime, error) {
 	}
 	rt.gw = NewGateway(rt.metrics)
 	rt.listeners = newListenerSet(rt.gw.ListenerHandler, log)
+	rt.listeners.metrics = rt.metrics // connection counts per listener
 	rt.admin = &adminListener{log: log}
 	if err := rt.apply("start"); err != nil {
 		rt.listeners.shutdown(context.Background())
@@ -120,6 +121,15 @@ func (rt *Runtime) AdminAddr() string { return rt.admin.addr() }
 
 // LastReload returns the latest reload's outcome.
 func (rt *Runtime) LastReload() *ReloadStatus { return rt.lastReload.Load() }
+
+// FlushTraces exports every span ended so far and waits for the exporter
+// (tests use it instead of sleeping; nil when tracing is off).
+func (rt *Runtime) FlushTraces(ctx context.Context) error {
+	if snap := rt.gw.Snapshot(); snap != nil {
+		return snap.tracer.ForceFlush(ctx)
+	}
+	return nil
+}
 
 // Reload loads the config again and swaps it in if it is valid; if not,
 // the errors are logged and returned, and the running config keeps serving.
@@ -165,7 +175,19 @@ func (rt *Runtime) apply(source string) (err error) {
 		}
 	}()
 
-	snap, err := compile(cfg, compileDeps{metrics: rt.metrics, build: build})
+	// Tracing: one provider per tracing config, carried across reloads
+	// like the access log; carry closes (flushes) it when a reload drops
+	// it, and at Shutdown. No endpoint = off = no provider at all.
+	var tracer *tracing.Provider
+	if tc := cfg.Observability.Tracing; tc.OTLPEndpoint != "" {
+		tracer, err = carry.Get(build, carry.Key("tracing", "", tc), func() (*tracing.Provider, error) {
+			return tracing.New(tc)
+		})
+		if err != nil {
+			return config.ErrorList{cfg.ErrorAt("observability.tracing.otlp_endpoint", "%v", err)}
+		}
+	}
+	snap, err := compile(cfg, compileDeps{metrics: rt.metrics, build: build, log: rt.log, tracer: tracer})
 	if err != nil {
 		return err
 	}
@@ -369,22 +391,6 @@ func (rt *Runtime) adminHandler(c *config.Admin, pprof bool) http.Handler {
 		Ready:        rt.Ready,
 		Metrics:      rt.metrics.Handler(),
 	})
-	s.Handle("POST /api/v1/reload", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A reload may replace this very admin server: run it apart
-		// from this request so Shutdown does not wait on itself.
-		result := make(chan error, 1)
-		go func() { result <- rt.Reload("admin api") }()
-		if err := <-result; err != nil {
-			admin.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{
-				"type": problem.BadRequest.Type(), "title": "Config invalid; the previous config keeps serving",
-				"status": http.StatusUnprocessableEntity, "errors": errorLines(err),
-			})
-			return
-		}
-		admin.WriteJSON(w, http.StatusOK, rt.LastReload())
-	}))
-	s.Handle("GET /api/v1/reload", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		admin.WriteJSON(w, http.StatusOK, rt.LastReload())
-	}))
+	registerAdminAPI(s, rt) // the /api/v1 endpoints: adminapi.go
 	return s
 }

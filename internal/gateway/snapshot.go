@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -9,16 +11,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portunus-gw/portunus/internal/auth"
 	"github.com/portunus-gw/portunus/internal/carry"
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/headers"
 	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/policy/authz"
 	"github.com/portunus-gw/portunus/internal/policy/bodylimit"
 	"github.com/portunus-gw/portunus/internal/policy/compress"
+	"github.com/portunus-gw/portunus/internal/policy/cors"
 	"github.com/portunus-gw/portunus/internal/policy/grpcweb"
+	"github.com/portunus-gw/portunus/internal/policy/ipfilter"
 	"github.com/portunus-gw/portunus/internal/proxy"
 	"github.com/portunus-gw/portunus/internal/router"
 	"github.com/portunus-gw/portunus/internal/telemetry"
+	"github.com/portunus-gw/portunus/internal/tracing"
 	"github.com/portunus-gw/portunus/internal/upstream"
 )
 
@@ -35,6 +42,9 @@ type Snapshot struct {
 	upstreams map[string]*upstream.Pool
 	trusted   []netip.Prefix
 	accessLog *telemetry.AccessLog
+	// tracer is the tracing provider (carried by runtime.go); nil =
+	// tracing off.
+	tracer *tracing.Provider
 }
 
 // Route is a compiled route: its match data and the handler chain that
@@ -55,12 +65,26 @@ type Route struct {
 	Upstream *upstream.Pool
 	proxyCfg *proxy.Config
 	metrics  *telemetry.RouteMetrics
+	// upMetrics records the proxy action's upstream calls (nil for
+	// other actions, or with metrics off).
+	upMetrics *telemetry.UpstreamMetrics
 }
 
 // compileDeps are the process-wide parts a snapshot is built with.
 type compileDeps struct {
 	metrics *telemetry.Metrics
 	build   *carry.Build
+	log     *slog.Logger
+	auth    *authMethods
+	// tracer is given to every proxy action and the snapshot; nil = off.
+	tracer *tracing.Provider
+}
+
+func (d compileDeps) logger() *slog.Logger {
+	if d.log != nil {
+		return d.log
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // compile builds a snapshot from a validated config. Problems it finds
@@ -70,6 +94,7 @@ func compile(cfg *config.Config, deps compileDeps) (*Snapshot, error) {
 		Config:    cfg,
 		Hash:      cfg.Hash(),
 		upstreams: make(map[string]*upstream.Pool, len(cfg.Upstreams)),
+		tracer:    deps.tracer,
 	}
 	var errs config.ErrorList
 
@@ -93,6 +118,10 @@ func compile(cfg *config.Config, deps compileDeps) (*Snapshot, error) {
 		}
 		snap.upstreams[u.Name] = pool
 	}
+
+	am, aerrs := buildAuthMethods(cfg, deps.build, deps.logger())
+	errs = append(errs, aerrs...)
+	deps.auth = am
 
 	specs := make([]router.Route[*Route], 0, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -154,6 +183,24 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 	paramNames := pathParamNames(rc.Match.Path)
 
 	var mws []pipeline.Middleware
+	if rc.IP != nil {
+		mw, err := ipfilter.New(*rc.IP)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("ip"), "%v", err))
+		} else {
+			mws = append(mws, mw)
+			rt.Policies = append(rt.Policies, "ip filter")
+		}
+	}
+	if rc.CORS != nil {
+		mw, err := cors.New(*rc.CORS)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("cors"), "%v", err))
+		} else {
+			mws = append(mws, mw)
+			rt.Policies = append(rt.Policies, "cors")
+		}
+	}
 	if rc.Upstream != nil {
 		// gRPC-Web from browsers becomes gRPC before anything else looks
 		// at the request; other requests pass through untouched.
@@ -162,6 +209,19 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 	if rc.MaxBodyBytes != nil && *rc.MaxBodyBytes > 0 {
 		mws = append(mws, bodylimit.New(int64(*rc.MaxBodyBytes)))
 		rt.Policies = append(rt.Policies, "body limit "+rc.MaxBodyBytes.String())
+	}
+	if len(rc.Auth) > 0 {
+		methods, err := deps.auth.methods(rc.Auth)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("auth"), "%v", err))
+		} else {
+			mws = append(mws, auth.New(auth.Options{Methods: methods, Consumers: deps.auth.consumers, HideCredentials: boolOr(rc.HideCredentials, true)}))
+			rt.Policies = append(rt.Policies, "auth "+strings.Join(rc.Auth, " | "))
+		}
+	}
+	if rc.Allow != nil {
+		mws = append(mws, authz.New(*rc.Allow))
+		rt.Policies = append(rt.Policies, "allow")
 	}
 	// Compression wraps everything after it (later: the cache), so a
 	// cached answer is stored once and compressed per client.
@@ -191,7 +251,7 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 			// build was reported above.
 			return nil, errs
 		}
-		pc := proxy.Config{Pool: pool}
+		pc := proxy.Config{Pool: pool, Tracer: deps.tracer}
 		if rc.Timeout != nil {
 			pc.Timeout = rc.Timeout.D()
 		}
@@ -222,6 +282,13 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 			rt.Policies = append(rt.Policies, "response headers")
 		}
 		rt.Upstream = pool
+		// Metrics children for this upstream and its targets are
+		// resolved now, not on the first request.
+		rt.metrics.PrepareUpstream(pool.Name())
+		rt.upMetrics = deps.metrics.Upstream(pool.Name())
+		for _, t := range pool.Targets() {
+			rt.upMetrics.Prepare(t.String())
+		}
 		rt.proxyCfg = &pc
 		action = proxy.New(pc)
 		rt.Policies = append(rt.Policies, "proxy to upstream "+pool.Name())

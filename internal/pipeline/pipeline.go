@@ -50,6 +50,14 @@ type State struct {
 	// Consumer and Roles are the authenticated identity ("" when anonymous).
 	Consumer string
 	Roles    []string
+	// Scopes are the OAuth2/JWT scopes of the credential, for allow.scopes.
+	Scopes []string
+	// AuthMethod is the auth method that authenticated the request
+	// ("api_key", "basic", "mtls", "jwt:NAME", ...; "" when anonymous).
+	AuthMethod string
+	// AuthError says why authentication failed, for the access log (never
+	// a secret); "" otherwise.
+	AuthError string
 	// Upstream and Target are the upstream name and target URL used.
 	Upstream string
 	Target   string
@@ -58,11 +66,15 @@ type State struct {
 	// ErrorCode is the problem code when the gateway itself answered
 	// with an error ("" otherwise).
 	ErrorCode string
+	// CacheStatus and RateLimit are the access log's cache_status and
+	// rate_limit fields: the response cache and the rate limiter record
+	// their outcome here ("" until those features exist, or when they
+	// did not apply to the request).
+	CacheStatus string
+	RateLimit   string
 }
 
-// Reset clears s for reuse, keeping allocated capacity.
-func (s *State) Reset() {
-	roles := s.Roles[:0]
-	*s = State{}
-	s.Roles = roles
-}
+// Reset clears s for reuse.
+// Roles and Scopes are dropped, not truncated: they may alias a
+// consumer's configured slice, which must never be appended to.
+func (s *State) Reset() { *s = State{} }

@@ -35,6 +35,7 @@ import (
 	"github.com/portunus-gw/portunus/internal/headers"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/problem"
+	"github.com/portunus-gw/portunus/internal/tracing"
 	"github.com/portunus-gw/portunus/internal/upstream"
 )
 
@@ -65,6 +66,8 @@ type Config struct {
 	ResponseHeaders *headers.Rules
 	// Now is the clock for UpstreamDuration; nil = time.Now.
 	Now func() time.Time
+	// Tracer records a CLIENT span per upstream attempt; nil = tracing off.
+	Tracer *tracing.Provider
 }
 
 type handler struct {
@@ -77,6 +80,7 @@ type handler struct {
 	reqRules  *headers.Rules
 	respRules *headers.Rules
 	now       func() time.Time
+	tracer    *tracing.Provider
 }
 
 // New returns the proxy action for cfg.
@@ -93,6 +97,7 @@ func newHandler(cfg Config) *handler {
 		reqRules:  cfg.RequestHeaders,
 		respRules: cfg.ResponseHeaders,
 		now:       cfg.Now,
+		tracer:    cfg.Tracer,
 	}
 	if h.strip != "" && h.strip[0] != '/' {
 		h.strip = "/" + h.strip
@@ -123,6 +128,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		return
 	}
 	s.Target = t.String()
+	// In flight until the answer (or the upgraded connection) is done;
+	// the admin API reports it per target.
+	t.Begin()
+	defer t.End()
 
 	var tmpl http.Request
 	if !h.outbound(&tmpl, w, r, s, t) {
@@ -167,6 +176,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		defer cancel(nil)
 		timer = time.AfterFunc(h.timeout, func() { cancel(errRouteTimeout) })
 	}
+	// Tracing: a CLIENT span for this attempt, child of the request's
+	// server span; its traceparent replaces the client's in the outbound
+	// headers. Unsampled requests get no span and keep their headers.
+	// Tracing off: this nil check is all it costs.
+	var span tracing.Client
+	if h.tracer != nil {
+		ctx, span = h.tracer.StartClient(ctx, tmpl.Header, r.Method, h.pool.Name(), t.Host)
+		defer span.End()
+	}
 	// WithContext copies tmpl to the heap; tmpl itself can stay on the
 	// stack, so the request costs one allocation.
 	out := tmpl.WithContext(ctx)
@@ -180,6 +198,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		err = errRouteTimeout
 	}
 	s.UpstreamDuration = h.now().Sub(start)
+	if h.tracer != nil {
+		code := 0
+		if err == nil {
+			code = res.StatusCode
+		}
+		span.Result(code, err)
+	}
 	if err != nil {
 		h.roundTripError(w, r, s, ctx, call, body, err)
 		return

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/config"
@@ -33,7 +34,8 @@ const (
 	DefaultIdleConnTimeout       = 90 * time.Second
 )
 
-// Target is one instance of an upstream. It is immutable after NewPool.
+// Target is one instance of an upstream. It is immutable after NewPool,
+// but for its in-flight counter.
 type Target struct {
 	// URL is scheme + host; URL.Path is the prefix prepended to forwarded
 	// paths ("" or "/x").
@@ -46,7 +48,20 @@ type Target struct {
 	PathPrefix string
 
 	str string
+	// inFlight counts requests sent to this target and not yet finished
+	// (the one mutable field: the admin API reports it, least_conn will
+	// read it).
+	inFlight atomic.Int64
 }
+
+// Begin counts a request to this target as in flight; End must follow.
+func (t *Target) Begin() { t.inFlight.Add(1) }
+
+// End counts a request to this target as finished.
+func (t *Target) End() { t.inFlight.Add(-1) }
+
+// InFlight is the number of requests to this target not yet finished.
+func (t *Target) InFlight() int64 { return t.inFlight.Load() }
 
 // String returns the target URL as configured (normalized), precomputed so
 // recording it per request costs nothing.
