@@ -79,3 +79,30 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("ready: %d; want 200", w.Code)
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		s := New(Options{Pprof: on, Token: "0123456789abcdef-secret"})
+		r := httptest.NewRequest("GET", "/debug/pprof/", nil)
+		r.RemoteAddr = "127.0.0.1:1"
+		r.Header.Set("Authorization", "Bearer 0123456789abcdef-secret")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		want := 404
+		if on {
+			want = 200
+		}
+		if w.Code != want {
+			t.Errorf("pprof %v: /debug/pprof/ = %d; want %d", on, w.Code, want)
+		}
+		// Even when on, it is behind the token.
+		r2 := httptest.NewRequest("GET", "/debug/pprof/", nil)
+		r2.RemoteAddr = "127.0.0.1:1"
+		w2 := httptest.NewRecorder()
+		s.ServeHTTP(w2, r2)
+		if w2.Code != 401 {
+			t.Errorf("pprof %v without token: %d; want 401", on, w2.Code)
+		}
+	}
+}

@@ -273,6 +273,7 @@ func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, s *pipeline.State
 func (g *Gateway) finish(snap *Snapshot, r *http.Request, x *exchange) {
 	g.metrics.RequestFinished()
 	s := &x.state
+	g.metrics.ObserveAuth(s.AuthMethod, s.AuthError)
 	status := x.rec.status
 	if status == 0 {
 		status = http.StatusOK

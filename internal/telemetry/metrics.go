@@ -64,6 +64,8 @@ type Metrics struct {
 	// ConfigInfo is portunus_config_info{hash} 1, for the live config only.
 	ConfigInfo *prometheus.GaugeVec
 
+	auth *authMetrics
+
 	routesMu sync.Mutex
 	routes   map[string]*RouteMetrics
 
@@ -150,6 +152,7 @@ func NewMetrics() *Metrics {
 			Name: "portunus_config_info",
 			Help: "The live configuration's hash; always 1.",
 		}, []string{"hash"}),
+		auth:      newAuthMetrics(),
 		routes:    make(map[string]*RouteMetrics),
 		ups:       make(map[string]*UpstreamMetrics),
 		listeners: make(map[string]*ListenerMetrics),
@@ -159,6 +162,7 @@ func NewMetrics() *Metrics {
 		m.UpstreamRequests, m.UpstreamDuration,
 		m.ListenerConnsOpen, m.ListenerConns,
 		m.Reloads, m.LastReloadSuccess, m.ConfigInfo,
+		m.auth.vec,
 	)
 	// Both results exist from the start, so rate() and alerts see a zero.
 	m.Reloads.WithLabelValues("success")

@@ -22,6 +22,7 @@ func familyLines(t *testing.T) []string {
 	m.Route("r").Bytes(1, 1)
 	m.Upstream("u").Observe("http://t", 200, false, time.Millisecond)
 	m.Listener("l").ConnState(nil, http.StateNew)
+	m.ObserveAuth("api_key", "")
 	m.RequestStarted()
 	m.ReloadSucceeded("h", time.Now())
 	fams, err := m.Registry.Gather()

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -328,4 +330,46 @@ func BenchmarkUpstreamObserve(b *testing.B) {
 			u.Observe("http://10.0.0.1:80", 200, false, 3*time.Millisecond)
 		}
 	})
+}
+
+func TestObserveAuth(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.ObserveAuth("api_key", "")
+	m.ObserveAuth("api_key", "")
+	m.ObserveAuth("", "jwt:main: token expired")
+	m.ObserveAuth("", "no credentials")
+	m.ObserveAuth("", "") // no auth policy: nothing
+	for i := 0; i < maxAuthReasons+10; i++ {
+		m.ObserveAuth("", fmt.Sprintf("basic: reason %d", i))
+	}
+	cases := []struct {
+		method, result, reason string
+		want                   float64
+	}{
+		{"api_key", "success", "", 2},
+		{"jwt:main", "failure", "token expired", 1},
+		{"none", "failure", "no credentials", 1},
+	}
+	for _, tc := range cases {
+		got := testutil.ToFloat64(m.auth.vec.WithLabelValues(tc.method, tc.result, tc.reason))
+		if got != tc.want {
+			t.Errorf("auth{%s,%s,%q} = %v; want %v", tc.method, tc.result, tc.reason, got, tc.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.auth.vec); n > maxAuthReasons+3 {
+		t.Errorf("%d auth series; want the reason label capped near %d", n, maxAuthReasons)
+	}
+	if other := testutil.ToFloat64(m.auth.vec.WithLabelValues("basic", "failure", "other")); other == 0 {
+		t.Error("reasons past the cap were not counted as other")
+	}
+}
+
+// Not parallel: AllocsPerRun refuses to run beside parallel tests.
+func TestObserveAuthSuccessDoesNotAllocate(t *testing.T) {
+	m := NewMetrics()
+	m.ObserveAuth("api_key", "")
+	if allocs := testing.AllocsPerRun(100, func() { m.ObserveAuth("api_key", "") }); allocs != 0 {
+		t.Errorf("ObserveAuth success path allocates %v times; want 0", allocs)
+	}
 }
