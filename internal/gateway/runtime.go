@@ -187,7 +187,13 @@ func (rt *Runtime) apply(source string) (err error) {
 			return config.ErrorList{cfg.ErrorAt("observability.tracing.otlp_endpoint", "%v", err)}
 		}
 	}
-	snap, err := compile(cfg, compileDeps{metrics: rt.metrics, build: build, log: rt.log, tracer: tracer})
+	st, err := carry.Get(build, carry.Key("store", "", cfg.Store), func() (store.Store, error) {
+		return store.Open(cfg.Store)
+	})
+	if err != nil {
+		return config.ErrorList{cfg.ErrorAt("store", "%v", err)}
+	}
+	snap, err := compile(cfg, compileDeps{metrics: rt.metrics, build: build, log: rt.log, tracer: tracer, store: st})
 	if err != nil {
 		return err
 	}
@@ -198,12 +204,6 @@ func (rt *Runtime) apply(source string) (err error) {
 		return config.ErrorList{cfg.ErrorAt("observability.access_log.path", "%v", err)}
 	}
 	snap.accessLog = al
-	st, err := carry.Get(build, carry.Key("store", "", cfg.Store), func() (store.Store, error) {
-		return store.Open(cfg.Store)
-	})
-	if err != nil {
-		return config.ErrorList{cfg.ErrorAt("store", "%v", err)}
-	}
 	var errs config.ErrorList
 	for i, d := range cfg.DemoUpstreams {
 		_, err := carry.Get(build, carry.Key("demo", d.Address, d), func() (*demoServer, error) {

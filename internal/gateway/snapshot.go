@@ -19,11 +19,15 @@ import (
 	"github.com/portunus-gw/portunus/internal/policy/authz"
 	"github.com/portunus-gw/portunus/internal/policy/bodylimit"
 	"github.com/portunus-gw/portunus/internal/policy/compress"
+	"github.com/portunus-gw/portunus/internal/policy/concurrency"
 	"github.com/portunus-gw/portunus/internal/policy/cors"
 	"github.com/portunus-gw/portunus/internal/policy/grpcweb"
 	"github.com/portunus-gw/portunus/internal/policy/ipfilter"
+	"github.com/portunus-gw/portunus/internal/policy/quota"
+	"github.com/portunus-gw/portunus/internal/policy/ratelimit"
 	"github.com/portunus-gw/portunus/internal/proxy"
 	"github.com/portunus-gw/portunus/internal/router"
+	"github.com/portunus-gw/portunus/internal/store"
 	"github.com/portunus-gw/portunus/internal/telemetry"
 	"github.com/portunus-gw/portunus/internal/tracing"
 	"github.com/portunus-gw/portunus/internal/upstream"
@@ -76,6 +80,10 @@ type compileDeps struct {
 	build   *carry.Build
 	log     *slog.Logger
 	auth    *authMethods
+	// store holds shared state (rate-limit buckets, quota counters).
+	store store.Store
+	// consumerLimits are consumers' own rate_limits by name (nil: none).
+	consumerLimits map[string][]config.RateLimit
 	// tracer is given to every proxy action and the snapshot; nil = off.
 	tracer *tracing.Provider
 }
@@ -122,6 +130,14 @@ func compile(cfg *config.Config, deps compileDeps) (*Snapshot, error) {
 	am, aerrs := buildAuthMethods(cfg, deps.build, deps.logger())
 	errs = append(errs, aerrs...)
 	deps.auth = am
+	for _, c := range cfg.Consumers {
+		if len(c.RateLimits) > 0 {
+			if deps.consumerLimits == nil {
+				deps.consumerLimits = map[string][]config.RateLimit{}
+			}
+			deps.consumerLimits[c.Name] = c.RateLimits
+		}
+	}
 
 	specs := make([]router.Route[*Route], 0, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -222,6 +238,40 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 	if rc.Allow != nil {
 		mws = append(mws, authz.New(*rc.Allow))
 		rt.Policies = append(rt.Policies, "allow")
+	}
+	if len(rc.RateLimits) > 0 {
+		// A consumer's own rate_limits replace the route's for that
+		// consumer, on routes that have limits.
+		mw, err := ratelimit.New(ratelimit.Options{
+			Route: rc.Name, Limits: rc.RateLimits, Consumers: deps.consumerLimits,
+			Store: deps.store, OnError: cfg.Store.OnError, Metrics: deps.metrics,
+		})
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("rate_limits"), "%v", err))
+		} else {
+			mws = append(mws, mw)
+			rt.Policies = append(rt.Policies, "rate limits")
+		}
+	}
+	if len(rc.Quotas) > 0 {
+		mw, err := quota.New(quota.Options{Route: rc.Name, Quotas: rc.Quotas, Store: deps.store, OnError: cfg.Store.OnError})
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("quotas"), "%v", err))
+		} else {
+			mws = append(mws, mw)
+			rt.Policies = append(rt.Policies, "quotas")
+		}
+	}
+	if cc := rc.Concurrency; cc != nil {
+		lim, err := carry.Get(deps.build, carry.Key("concurrency", rc.Name, *cc), func() (*concurrency.Limiter, error) {
+			return concurrency.New(*cc, rc.Name)
+		})
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("concurrency"), "%v", err))
+		} else {
+			mws = append(mws, lim.Middleware())
+			rt.Policies = append(rt.Policies, "concurrency")
+		}
 	}
 	// Compression wraps everything after it (later: the cache), so a
 	// cached answer is stored once and compressed per client.
@@ -410,7 +460,10 @@ func unwrapBuildErrors(err error) []*router.BuildError {
 func CompileForExplain(cfg *config.Config) (*Snapshot, error) {
 	b := carry.NewRegistry().Begin()
 	defer b.Abort()
-	return compile(cfg, compileDeps{metrics: telemetry.NewMetrics(), build: b})
+	// Explain never runs the policies; the store is only there to build them.
+	st := store.NewMemory(store.MemoryOptions{})
+	defer st.Close()
+	return compile(cfg, compileDeps{metrics: telemetry.NewMetrics(), build: b, store: st})
 }
 
 // trusts reports whether addr is one of the trusted proxies.
