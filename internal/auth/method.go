@@ -37,6 +37,18 @@ type Denied struct {
 
 func (d *Denied) Error() string { return "auth: denied with status " + http.StatusText(d.Status) }
 
+// Unavailable means the service a method depends on could not decide
+// (down, timed out, answered nonsense). The request is never allowed: the
+// middleware answers 503 with Retry-After, rendered by package problem
+// (problem+json, or a gRPC status for gRPC requests).
+type Unavailable struct {
+	// Reason says which service, for the client and the access log (never
+	// a credential).
+	Reason string
+}
+
+func (u *Unavailable) Error() string { return u.Reason }
+
 // Method is one way to authenticate.
 type Method interface {
 	// Name is the method as written in a route's auth list: "api_key",

@@ -52,6 +52,14 @@ func New(o Options) pipeline.Middleware {
 						relay(w, d)
 						return
 					}
+					var u *Unavailable
+					if errors.As(err, &u) {
+						s.AuthError = names[i] + ": service unavailable"
+						s.ErrorCode = string(problem.UpstreamUnavailable)
+						w.Header().Set("Retry-After", unavailableRetryAfter)
+						problem.Write(w, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: u.Reason, RequestID: s.RequestID})
+						return
+					}
 					s.AuthError = names[i] + ": " + err.Error()
 					unauthorized(w, r, s, challenges)
 					return
@@ -126,6 +134,10 @@ func unauthorized(w http.ResponseWriter, r *http.Request, s *pipeline.State, cha
 	s.ErrorCode = string(problem.Unauthorized)
 	problem.Write(w, r, problem.Problem{Code: problem.Unauthorized, RequestID: s.RequestID})
 }
+
+// unavailableRetryAfter is the Retry-After, in seconds, of the 503 answered
+// when an auth service cannot decide.
+const unavailableRetryAfter = "5"
 
 // relay writes a method's deny answer as it is.
 func relay(w http.ResponseWriter, d *Denied) {

@@ -143,3 +143,30 @@ func TestMiddlewareIdentityHeaderReplacesClientCopy(t *testing.T) {
 		t.Errorf("scopes = %q; want [read]", sn.state.Scopes)
 	}
 }
+
+func TestMiddlewareUnavailableIsNeverAllowed(t *testing.T) {
+	t.Parallel()
+	for _, grpc := range []bool{false, true} {
+		f := &fake{name: "oauth2:idp", err: &Unavailable{Reason: "the token introspection endpoint is unavailable"}}
+		next := &fake{name: "b", id: &Identity{Consumer: "b"}}
+		r := httptest.NewRequest("POST", "/", nil)
+		if grpc {
+			r.Header.Set("Content-Type", "application/grpc")
+		}
+		w, sn, s := run(New(Options{Methods: []Method{f, next}}), r)
+		if sn.called || next.calls != 0 {
+			t.Fatalf("grpc=%v: the request went on after an unavailable auth service", grpc)
+		}
+		if w.Header().Get("Retry-After") == "" || s.ErrorCode != "upstream-unavailable" || s.AuthError != "oauth2:idp: service unavailable" {
+			t.Errorf("grpc=%v: Retry-After %q ErrorCode %q AuthError %q", grpc, w.Header().Get("Retry-After"), s.ErrorCode, s.AuthError)
+		}
+		if grpc {
+			// gRPC clients get a status they understand: UNAVAILABLE (14).
+			if got := w.Header().Get("Grpc-Status"); got != "14" {
+				t.Errorf("grpc-status = %q; want 14", got)
+			}
+		} else if w.Code != 503 || w.Header().Get("Content-Type") != "application/problem+json" {
+			t.Errorf("got %d %q; want 503 problem+json", w.Code, w.Header().Get("Content-Type"))
+		}
+	}
+}

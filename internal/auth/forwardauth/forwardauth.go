@@ -45,7 +45,6 @@ import (
 	"github.com/portunus-gw/portunus/internal/auth/introspect/ttlcache"
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
-	"github.com/portunus-gw/portunus/internal/problem"
 )
 
 const (
@@ -60,8 +59,6 @@ const (
 	maxEntries = 4096
 	// decisionTTL is how long a decision is reused.
 	decisionTTL = time.Second
-	// retryAfter is the Retry-After of the 503, in seconds.
-	retryAfter = "5"
 	// maxIdentity bounds X-Auth-Consumer and X-Auth-Roles.
 	maxIdentity = 1024
 
@@ -166,7 +163,7 @@ func (s *Service) Authenticate(r *http.Request, st *pipeline.State) (*auth.Ident
 			return nil, errors.New("request ended while asking the auth service")
 		}
 		s.warn(err)
-		return nil, unavailable(st)
+		return nil, unavailable()
 	}
 	return d.result()
 }
@@ -312,29 +309,10 @@ func (s *Service) identity(h http.Header) *auth.Identity {
 	return id
 }
 
-// unavailable is the 503 answered when the service cannot decide.
-func unavailable(st *pipeline.State) *auth.Denied {
-	const status = http.StatusServiceUnavailable
-	var reqID string
-	if st != nil {
-		reqID = st.RequestID
-		st.ErrorCode = string(problem.UpstreamUnavailable)
-	}
-	body := problem.Render(problem.Problem{
-		Code:      problem.UpstreamUnavailable,
-		Detail:    "the authorization service is unavailable",
-		RequestID: reqID,
-	}, status)
-	return &auth.Denied{
-		Status: status,
-		Header: http.Header{
-			"Content-Type":           {"application/problem+json"},
-			"Cache-Control":          {"no-store"},
-			"X-Content-Type-Options": {"nosniff"},
-			"Retry-After":            {retryAfter},
-		},
-		Body: body,
-	}
+// unavailable refuses the request with 503: the service cannot decide,
+// and a request it cannot decide on is never allowed.
+func unavailable() *auth.Unavailable {
+	return &auth.Unavailable{Reason: "the authorization service is unavailable"}
 }
 
 // warn logs an unavailable service at most once a second.

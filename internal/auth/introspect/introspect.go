@@ -34,7 +34,6 @@ import (
 	"github.com/portunus-gw/portunus/internal/auth/introspect/ttlcache"
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
-	"github.com/portunus-gw/portunus/internal/problem"
 )
 
 const (
@@ -50,9 +49,6 @@ const (
 	// absorb a client retrying a revoked token, short enough that a token
 	// becoming valid (clock skew at the issuer) is seen soon.
 	inactiveTTL = 5 * time.Second
-	// retryAfter is the Retry-After of the 503 answered when the endpoint
-	// is unavailable, in seconds.
-	retryAfter = "5"
 )
 
 var (
@@ -178,7 +174,7 @@ func (p *Provider) Authenticate(r *http.Request, s *pipeline.State) (*auth.Ident
 			return nil, errors.New("request ended while introspecting")
 		}
 		p.warn(err)
-		return nil, unavailable(s)
+		return nil, unavailable()
 	}
 	return a.id, a.err
 }
@@ -249,29 +245,10 @@ func tokenKey(token string) ttlcache.Key {
 	return sha256.Sum256([]byte(token))
 }
 
-// unavailable is the 503 answered when the endpoint cannot decide.
-func unavailable(s *pipeline.State) *auth.Denied {
-	const status = http.StatusServiceUnavailable
-	var reqID string
-	if s != nil {
-		reqID = s.RequestID
-		s.ErrorCode = string(problem.UpstreamUnavailable)
-	}
-	body := problem.Render(problem.Problem{
-		Code:      problem.UpstreamUnavailable,
-		Detail:    "the token introspection endpoint is unavailable",
-		RequestID: reqID,
-	}, status)
-	return &auth.Denied{
-		Status: status,
-		Header: http.Header{
-			"Content-Type":           {"application/problem+json"},
-			"Cache-Control":          {"no-store"},
-			"X-Content-Type-Options": {"nosniff"},
-			"Retry-After":            {retryAfter},
-		},
-		Body: body,
-	}
+// unavailable refuses the request with 503: the service cannot decide,
+// and a request it cannot decide on is never allowed.
+func unavailable() *auth.Unavailable {
+	return &auth.Unavailable{Reason: "the token introspection endpoint is unavailable"}
 }
 
 // warn logs an unavailable endpoint at most once a second: under load a
