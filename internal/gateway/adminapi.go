@@ -38,6 +38,7 @@ func registerAdminAPI(s *admin.Server, rt *Runtime) {
 	s.Handle("POST /api/v1/explain", http.HandlerFunc(rt.serveExplain))
 	s.Handle("POST /api/v1/cache/purge", http.HandlerFunc(rt.serveCachePurge))
 	s.Handle("GET /api/v1/stats", http.HandlerFunc(rt.serveStats))
+	registerQuotaAPI(s, rt)
 }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {

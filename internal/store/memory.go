@@ -61,10 +61,17 @@ type Memory struct {
 }
 
 type memShard struct {
-	mu      sync.Mutex
-	items   map[string]memItem
-	buckets map[string]int64 // GCRA TAT, unix nanoseconds
-	_       [40]byte         // keep neighbouring shard locks off one cache line
+	mu       sync.Mutex
+	items    map[string]memItem
+	buckets  map[string]int64 // GCRA TAT, unix nanoseconds
+	counters map[string]memCounter
+	_        [32]byte // keep neighbouring shard locks off one cache line
+}
+
+// memCounter is one Incr counter.
+type memCounter struct {
+	n       int64
+	expires int64 // unix nanoseconds
 }
 
 type memItem struct {
@@ -93,6 +100,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 	for i := range m.shards {
 		m.shards[i].items = make(map[string]memItem)
 		m.shards[i].buckets = make(map[string]int64)
+		m.shards[i].counters = make(map[string]memCounter)
 	}
 	interval := opts.SweepInterval
 	if interval <= 0 {
@@ -207,9 +215,38 @@ func (m *Memory) Delete(_ context.Context, keys ...string) error {
 			m.used.Add(-it.size(key))
 		}
 		delete(sh.buckets, key)
+		delete(sh.counters, key)
 		sh.mu.Unlock()
 	}
 	return nil
+}
+
+// Incr implements Store. A counter whose expiry has passed counts as absent;
+// one created with an expiry already past is reported but not kept.
+func (m *Memory) Incr(_ context.Context, key string, n int64, expireAt time.Time) (int64, error) {
+	if m.closed.Load() {
+		return 0, ErrClosed
+	}
+	sh := &m.shards[m.shardIndex(key)]
+	now := m.now().UnixNano()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c, ok := sh.counters[key]
+	if ok && c.expires <= now {
+		delete(sh.counters, key)
+		ok = false
+	}
+	if !ok {
+		if n == 0 {
+			return 0, nil
+		}
+		c.expires = expireAt.UnixNano()
+	}
+	c.n += n
+	if c.expires > now {
+		sh.counters[key] = c
+	}
+	return c.n, nil
 }
 
 // Allow implements Store. n = 0 reports the bucket without taking from it.
@@ -273,7 +310,8 @@ func (m *Memory) sweepLoop(interval time.Duration) {
 	}
 }
 
-// sweep drops expired values and full (expired) buckets, one shard at a time.
+// sweep drops expired values, counters and full (expired) buckets, one
+// shard at a time.
 func (m *Memory) sweep() {
 	for i := range m.shards {
 		now := m.now().UnixNano()
@@ -288,6 +326,11 @@ func (m *Memory) sweep() {
 		for k, tat := range sh.buckets {
 			if tat <= now {
 				delete(sh.buckets, k)
+			}
+		}
+		for k, c := range sh.counters {
+			if c.expires <= now {
+				delete(sh.counters, k)
 			}
 		}
 		sh.mu.Unlock()

@@ -67,6 +67,21 @@ end
 return {1, math.floor(diff / interval), 0, nxt - now}
 `)
 
+// incrScript is Incr: INCRBY and, when the counter is created, PEXPIREAT,
+// as one atomic step so a counter never exists without its expiry.
+// KEYS[1] counter; ARGV: n, expiry in unix milliseconds. n = 0 on a missing
+// counter reads 0 without creating it.
+var incrScript = redis.NewScript(`
+local n = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if n == 0 then return 0 end
+  local v = redis.call('INCRBY', KEYS[1], n)
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+  return v
+end
+return redis.call('INCRBY', KEYS[1], n)
+`)
+
 // Redis is the Store backed by a Redis server, cluster or sentinel-managed
 // master. Every key and channel is prefixed with the configured key prefix.
 type Redis struct {
@@ -220,6 +235,16 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, n int) (Decision
 		RetryAfter: time.Duration(res[2]) * time.Microsecond,
 		ResetAfter: time.Duration(res[3]) * time.Microsecond,
 	}, nil
+}
+
+// Incr implements Store with one atomic Lua script. The expiry is an
+// absolute time on this instance's clock.
+func (r *Redis) Incr(ctx context.Context, key string, n int64, expireAt time.Time) (int64, error) {
+	v, err := incrScript.Run(ctx, r.client, []string{r.prefix + key}, n, expireAt.UnixMilli()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("store: redis incr: %w", err)
+	}
+	return v, nil
 }
 
 // Publish implements Store.

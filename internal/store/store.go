@@ -1,6 +1,6 @@
 // Package store is the seam through which Portunus keeps state that may be
-// shared between instances: cached values, GCRA rate-limit buckets and
-// invalidation messages (key revocations, reloads, cache purges).
+// shared between instances: cached values, GCRA rate-limit buckets, quota
+// counters and invalidation messages (key revocations, reloads, cache purges).
 //
 // Two implementations exist. Memory keeps everything in this process (one
 // instance, the default); Redis keeps it in a Redis server, cluster or
@@ -63,6 +63,13 @@ type Store interface {
 	Delete(ctx context.Context, keys ...string) error
 	// Allow atomically takes n (usually 1) from the GCRA bucket at key.
 	Allow(ctx context.Context, key string, l Limit, n int) (Decision, error)
+	// Incr atomically adds n (which may be negative) to the counter at key
+	// and returns the new value. A missing counter starts at 0 and is given
+	// expireAt as its expiry when it is created; later calls keep that
+	// expiry. n = 0 reads the counter without creating it (0 when absent).
+	// Counters live apart from Get/Set values: they are never evicted to
+	// make room for cached values, only expired.
+	Incr(ctx context.Context, key string, n int64, expireAt time.Time) (int64, error)
 	// Publish sends msg to every subscriber of channel, in every instance
 	// sharing the store. Delivery is at most once.
 	Publish(ctx context.Context, channel string, msg []byte) error
