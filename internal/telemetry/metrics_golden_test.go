@@ -23,6 +23,7 @@ func familyLines(t *testing.T) []string {
 	m.Upstream("u").Observe("http://t", 200, false, time.Millisecond)
 	m.Listener("l").ConnState(nil, http.StateNew)
 	m.ObserveAuth("api_key", "")
+	m.RateLimit("r", "l").Observe(true)
 	m.RequestStarted()
 	m.ReloadSucceeded("h", time.Now())
 	fams, err := m.Registry.Gather()
