@@ -16,9 +16,6 @@ var unsupported = []struct {
 	what    string // how the message names it; default: the quoted key
 	find    func(c *Config, found func(path string))
 }{
-	{"<policies>.rate_limits", "rate limiting", "", policyKey("rate_limits", func(p *RoutePolicies) bool { return len(p.RateLimits) > 0 })},
-	{"<policies>.quotas", "rate limiting", "", policyKey("quotas", func(p *RoutePolicies) bool { return len(p.Quotas) > 0 })},
-	{"<policies>.concurrency", "concurrency limits", "", policyKey("concurrency", func(p *RoutePolicies) bool { return p.Concurrency != nil })},
 	{"<policies>.cache", "response caching", "", policyKey("cache", func(p *RoutePolicies) bool { return p.Cache != nil })},
 	{"<policies>.mirror", "traffic mirroring", "", policyKey("mirror", func(p *RoutePolicies) bool { return p.Mirror != nil })},
 	{"<policies>.hedge", "request hedging", "", policyKey("hedge", func(p *RoutePolicies) bool { return p.Hedge != nil })},
