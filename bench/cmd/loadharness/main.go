@@ -38,6 +38,7 @@ import (
 
 // options are the command-line settings.
 type options struct {
+	extra       portunusExtra
 	targets     []string
 	rounds      int
 	conns       int
@@ -79,6 +80,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.nginxBin, "nginx", "", "nginx binary (default: nginx on PATH or in /usr/sbin; skipped if absent)")
 	fs.StringVar(&o.portunusBin, "portunus-bin", "", "prebuilt portunus binary (default: go build ./cmd/portunus)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, wrk output)")
+	fs.StringVar(&o.extra.route, "portunus-route", "", `policies added to the measured route, as YAML flow-mapping entries, e.g. 'rate_limits: [{ limit: 1000000000, window: 1s }]'`)
+	fs.StringVar(&o.extra.top, "portunus-top", "", `top-level YAML added to Portunus's config, e.g. 'store: { backend: redis, redis: { addresses: ["127.0.0.1:6379"] } }'`)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -292,7 +295,7 @@ func startTargets(ctx context.Context, o options, sup *supervisor, rep *report, 
 			}
 			if err == nil {
 				rep.Machine.Portunus = toolVersion(ctx, bin, "version")
-				t, err = startPortunus(ctx, sup, bin, upAddr)
+				t, err = startPortunus(ctx, sup, bin, upAddr, o.extra)
 			}
 		}
 		if ctx.Err() != nil {

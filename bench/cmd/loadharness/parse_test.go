@@ -334,7 +334,7 @@ func TestNginxConfig(t *testing.T) {
 
 func TestPortunusConfig(t *testing.T) {
 	t.Parallel()
-	got := portunusConfig(8080, "127.0.0.1:9000")
+	got := portunusConfig(8080, "127.0.0.1:9000", portunusExtra{})
 	want := `listeners: [{ address: "127.0.0.1:8080" }]
 observability: { access_log: { path: "off" } }
 upstreams: [{ name: bench, targets: [{ url: "http://127.0.0.1:9000" }] }]
@@ -467,5 +467,18 @@ func TestParseCPUBusy(t *testing.T) {
 				t.Errorf("parseCPUBusy = %d, %v; want %d (error %v)", got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestPortunusConfigExtra(t *testing.T) {
+	t.Parallel()
+	got := portunusConfig(8080, "127.0.0.1:9000", portunusExtra{route: "rate_limits: [{ limit: 9, window: 1s }]", top: "store: { backend: memory }"})
+	for _, want := range []string{
+		`routes: [{ name: plain, match: { path_prefix: / }, upstream: bench, rate_limits: [{ limit: 9, window: 1s }] }]`,
+		"store: { backend: memory }\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("config lacks %q:\n%s", want, got)
+		}
 	}
 }

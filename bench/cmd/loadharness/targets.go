@@ -156,23 +156,39 @@ func startNginx(ctx context.Context, sup *supervisor, nginxBin, upstreamAddr str
 
 // portunusConfig renders the minimal Portunus config: one listener, access
 // log off, one upstream, one catch-all plain proxy route.
-func portunusConfig(port int, upstreamAddr string) string {
-	return fmt.Sprintf(`listeners: [{ address: "127.0.0.1:%d" }]
+// portunusExtra adds policies to the measured route and top-level keys
+// (e.g. a Redis store) to the generated config, to measure a route with
+// policies against the plain one.
+type portunusExtra struct {
+	route string // flow-mapping entries appended to the route, e.g. "rate_limits: [...]"
+	top   string // YAML appended at the top level, e.g. "store: { backend: redis, ... }"
+}
+
+func portunusConfig(port int, upstreamAddr string, x portunusExtra) string {
+	route := ""
+	if x.route != "" {
+		route = ", " + x.route
+	}
+	cfg := fmt.Sprintf(`listeners: [{ address: "127.0.0.1:%d" }]
 observability: { access_log: { path: "off" } }
 upstreams: [{ name: bench, targets: [{ url: "http://%s" }] }]
-routes: [{ name: plain, match: { path_prefix: / }, upstream: bench }]
-`, port, upstreamAddr)
+routes: [{ name: plain, match: { path_prefix: / }, upstream: bench%s }]
+`, port, upstreamAddr, route)
+	if x.top != "" {
+		cfg += x.top + "\n"
+	}
+	return cfg
 }
 
 // startPortunus writes the config, starts "portunus run -c" and waits until
 // it proxies.
-func startPortunus(ctx context.Context, sup *supervisor, bin, upstreamAddr string) (*target, error) {
+func startPortunus(ctx context.Context, sup *supervisor, bin, upstreamAddr string, x portunusExtra) (*target, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(sup.dir, "portunus.yaml")
-	if err := os.WriteFile(conf, []byte(portunusConfig(port, upstreamAddr)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(portunusConfig(port, upstreamAddr, x)), 0o600); err != nil {
 		return nil, err
 	}
 	c, err := sup.start("portunus", sup.pin.ProxyCPUs, filepath.Join(sup.dir, "portunus.log"), bin, "run", "-c", conf)
