@@ -12,9 +12,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/portunus-gw/portunus/internal/carry"
-	"github.com/portunus-gw/portunus/internal/config"
 )
 
 // metricsConfig has a healthy upstream, one that answers 503, one nobody
@@ -244,69 +241,5 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	}
 	if n := len(fams["portunus_config_info"].GetMetric()); n != 1 {
 		t.Errorf("portunus_config_info: got %d series; want only the live hash", n)
-	}
-}
-
-// benchGatewayNoMetrics is benchGateway with metrics off: a nil
-// *telemetry.Metrics, so every recorder is a no-op.
-func benchGatewayNoMetrics(b *testing.B, yaml string) *Gateway {
-	b.Helper()
-	cfg, err := config.Parse("bench.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	build := carry.NewRegistry().Begin()
-	defer build.Abort()
-	snap, err := compile(cfg, compileDeps{build: build})
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := NewGateway(nil)
-	g.Swap(snap)
-	return g
-}
-
-// BenchmarkGatewayRespondNoMetrics is BenchmarkGatewayRespond with
-// metrics off; the difference is the cost of metrics per request.
-func BenchmarkGatewayRespondNoMetrics(b *testing.B) {
-	g := benchGatewayNoMetrics(b, `
-listeners: [{ address: "127.0.0.1:0" }]
-routes:
-  - { match: { path: "/users/{id}", methods: [GET] }, respond: { body: "ok" } }
-  - { match: { path_prefix: /other }, respond: { body: "no" } }
-`)
-	r := httptest.NewRequest("GET", "http://api.example.com/users/42", nil)
-	r.RemoteAddr = "127.0.0.1:5555"
-	r.Header.Set("User-Agent", "bench")
-	w := &nopWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		clear(w.h)
-		g.ServeHTTP(w, r)
-	}
-}
-
-// BenchmarkGatewayProxyNoMetrics is BenchmarkGatewayProxy with metrics
-// off (the proxied path also records the upstream call).
-func BenchmarkGatewayProxyNoMetrics(b *testing.B) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true,"padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)
-	}))
-	defer up.Close()
-	g := benchGatewayNoMetrics(b, `
-listeners: [{ address: "127.0.0.1:0" }]
-upstreams: [{ name: up, targets: [{ url: "`+up.URL+`" }] }]
-routes: [{ match: { path_prefix: / }, upstream: up }]
-`)
-	w := &nopWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		r := httptest.NewRequest("GET", "http://api.example.com/users/42", nil)
-		r.RemoteAddr = "127.0.0.1:5555"
-		clear(w.h)
-		g.ServeHTTP(w, r)
 	}
 }
