@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -42,7 +41,7 @@ import (
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/auth"
-	"github.com/portunus-gw/portunus/internal/auth/introspect/ttlcache"
+	"github.com/portunus-gw/portunus/internal/auth/ttlcache"
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 )
@@ -80,8 +79,8 @@ type Service struct {
 	cache   *ttlcache.Cache[decision]
 	flights ttlcache.Group[decision]
 
-	calls       atomic.Int64 // calls made, for tests
-	lastWarning atomic.Int64
+	calls    atomic.Int64     // calls made, for tests
+	warnings auth.WarnLimiter // at most one unavailability warning a second
 }
 
 // decision is the service's answer: an identity (allow) or a deny.
@@ -102,7 +101,7 @@ func New(f config.ForwardAuth, log *slog.Logger) (*Service, error) {
 	s := &Service{
 		name:   "forward:" + f.Name,
 		url:    u.String(),
-		client: newClient(),
+		client: auth.NewServiceClient(callTimeout, 128),
 		log:    log.With("auth", "forward:"+f.Name),
 		now:    time.Now,
 		cache:  ttlcache.New[decision](maxEntries),
@@ -111,25 +110,6 @@ func New(f config.ForwardAuth, log *slog.Logger) (*Service, error) {
 		s.copyHeaders = append(s.copyHeaders, textproto.CanonicalMIMEHeaderKey(h))
 	}
 	return s, nil
-}
-
-// newClient never follows redirects: a 3xx is the service's answer (a
-// login page) and goes to the client.
-func newClient() *http.Client {
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: callTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   callTimeout,
-		ResponseHeaderTimeout: callTimeout,
-		MaxIdleConns:          128,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       callTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 func (s *Service) Name() string      { return s.name }
@@ -317,10 +297,7 @@ func unavailable() *auth.Unavailable {
 
 // warn logs an unavailable service at most once a second.
 func (s *Service) warn(err error) {
-	now := time.Now().UnixNano()
-	last := s.lastWarning.Load()
-	if now-last < int64(time.Second) || !s.lastWarning.CompareAndSwap(last, now) {
-		return
+	if s.warnings.Allow() {
+		s.log.Warn("forward auth service unavailable; refusing requests with 503", "error", err)
 	}
-	s.log.Warn("forward auth service unavailable; refusing requests with 503", "error", err)
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/auth"
-	"github.com/portunus-gw/portunus/internal/auth/introspect/ttlcache"
+	"github.com/portunus-gw/portunus/internal/auth/ttlcache"
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 )

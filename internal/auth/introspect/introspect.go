@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,7 +30,7 @@ import (
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/auth"
-	"github.com/portunus-gw/portunus/internal/auth/introspect/ttlcache"
+	"github.com/portunus-gw/portunus/internal/auth/ttlcache"
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 )
@@ -75,8 +74,8 @@ type Provider struct {
 	cache   *ttlcache.Cache[answer]
 	flights ttlcache.Group[answer]
 
-	calls       atomic.Int64 // introspection calls made, for tests
-	lastWarning atomic.Int64 // unix nanoseconds of the last unavailability warning
+	calls    atomic.Int64     // introspection calls made, for tests
+	warnings auth.WarnLimiter // at most one unavailability warning a second
 }
 
 // answer is a cached introspection result: an identity or errInactive.
@@ -101,7 +100,7 @@ func New(p config.OAuth2Provider, log *slog.Logger) (*Provider, error) {
 		ttl:           time.Duration(p.CacheTTL),
 		consumerClaim: orDefault(p.ConsumerClaim, "sub"),
 		rolesClaim:    orDefault(p.RolesClaim, "scope"),
-		client:        newClient(),
+		client:        auth.NewServiceClient(callTimeout, 64),
 		log:           log.With("auth", "oauth2:"+p.Name),
 		now:           time.Now,
 		cache:         ttlcache.New[answer](maxEntries),
@@ -120,26 +119,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// newClient is an HTTP client for the endpoint: bounded dials and
-// answers, no redirects followed (an introspection answer is the 200
-// itself), no proxy from the environment.
-func newClient() *http.Client {
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: callTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   callTimeout,
-		ResponseHeaderTimeout: callTimeout,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       callTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 func (p *Provider) Name() string      { return p.name }
@@ -251,15 +230,11 @@ func unavailable() *auth.Unavailable {
 	return &auth.Unavailable{Reason: "the token introspection endpoint is unavailable"}
 }
 
-// warn logs an unavailable endpoint at most once a second: under load a
-// down endpoint would otherwise flood the log.
+// warn logs an unavailable service at most once a second.
 func (p *Provider) warn(err error) {
-	now := time.Now().UnixNano()
-	last := p.lastWarning.Load()
-	if now-last < int64(time.Second) || !p.lastWarning.CompareAndSwap(last, now) {
-		return
+	if p.warnings.Allow() {
+		p.log.Warn("token introspection unavailable; refusing requests with 503", "error", err)
 	}
-	p.log.Warn("token introspection unavailable; refusing requests with 503", "error", err)
 }
 
 // bearerToken reads the token of an "Authorization: Bearer" header.
