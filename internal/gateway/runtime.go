@@ -238,6 +238,11 @@ func (rt *Runtime) apply(source string) (err error) {
 	commitAdmin()
 	build.Commit()
 	committed = true
+	// Background work (health checks, discovery) runs only for pools of a
+	// live snapshot; Start is a no-op for pools carried from the last one.
+	for _, pool := range snap.upstreams {
+		pool.Start()
+	}
 	rt.log.Info("config loaded", "source", source, "hash", snap.Hash, "routes", len(snap.routes), "upstreams", len(snap.upstreams))
 	return nil
 }

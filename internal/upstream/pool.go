@@ -82,6 +82,9 @@ type Pool struct {
 	targets      []*Target
 	picker       picker
 	transport    *http.Transport
+	failures     *failureSet
+	retries      *RetryPolicy
+	budget       Budget
 }
 
 // NewPool builds a pool from cfg: parses and checks the targets, builds
@@ -91,7 +94,12 @@ func NewPool(cfg config.Upstream) (*Pool, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("upstream: name is empty")
 	}
-	p := &Pool{name: cfg.Name, preserveHost: cfg.PreserveHost}
+	p := &Pool{name: cfg.Name, preserveHost: cfg.PreserveHost, failures: newFailureSet(cfg.FailureStatuses)}
+	rp, err := ParseRetries(cfg.Retries)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	p.retries = rp
 	for i, tc := range cfg.Targets {
 		t, err := newTarget(tc)
 		if err != nil {
