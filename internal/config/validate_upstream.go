@@ -26,6 +26,7 @@ func (v *validator) upstream(p string, u *Upstream) {
 			v.add(tp+".weight", "weight must be at least 1")
 		}
 	}
+	v.discovery(p+".discovery", &u.Discovery)
 	v.enum(p+".protocol", u.Protocol, "auto", "http1", "h2c")
 	if u.Protocol == "h2c" {
 		for j, t := range u.Targets {
@@ -48,6 +49,11 @@ func (v *validator) upstream(p string, u *Upstream) {
 		}
 		v.positiveDuration(hp+".interval", hc.Interval)
 		v.positiveDuration(hp+".timeout", hc.Timeout)
+		if hc.Interval > 0 && hc.Timeout > hc.Interval {
+			// Probes are sequential per target: a longer timeout would
+			// silently stretch the interval.
+			v.add(hp+".timeout", "must not exceed interval (%s)", hc.Interval.D())
+		}
 		v.positiveInt(hp+".healthy_threshold", hc.HealthyThreshold)
 		v.positiveInt(hp+".unhealthy_threshold", hc.UnhealthyThreshold)
 		if hc.ExpectedStatus != "" {
@@ -61,6 +67,10 @@ func (v *validator) upstream(p string, u *Upstream) {
 		v.positiveInt(pp+".consecutive_failures", ph.ConsecutiveFailures)
 		v.positiveDuration(pp+".ejection_time", ph.EjectionTime)
 		v.percent(pp+".max_ejected_percent", ph.MaxEjectedPercent)
+		if ph.MaxEjectedPercent == 0 && v.written(pp+".max_ejected_percent") {
+			// 0 would mean the default (50), not "never eject".
+			v.add(pp+".max_ejected_percent", "must be at least 1 (0 would mean the default, 50; to never eject, remove passive_health)")
+		}
 	}
 	if cb := u.CircuitBreaker; cb != nil {
 		cp := p + ".circuit_breaker"
@@ -83,6 +93,10 @@ func (v *validator) upstream(p string, u *Upstream) {
 		rp := p + ".retries"
 		v.nonNegative(rp+".attempts", r.Attempts)
 		v.percent(rp+".budget_percent", r.BudgetPercent)
+		if r.BudgetPercent == 0 && v.written(rp+".budget_percent") {
+			// 0 would mean the default (20); min_per_second is the floor.
+			v.add(rp+".budget_percent", "must be at least 1 (0 would mean the default, 20)")
+		}
 		v.nonNegative(rp+".min_per_second", r.MinPerSecond)
 		for j, on := range r.On {
 			switch on {

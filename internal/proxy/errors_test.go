@@ -118,11 +118,13 @@ func TestSlowBodyNotCutByRouteTimeout(t *testing.T) {
 		w.WriteHeader(200)
 		io.WriteString(w, "first,")
 		http.NewResponseController(w).Flush()
-		time.Sleep(300 * time.Millisecond) // well past the 50ms route timeout
+		// Well past the 1 s route timeout; the timeout leaves room for
+		// the headers to arrive on a loaded machine.
+		time.Sleep(1500 * time.Millisecond)
 		io.WriteString(w, "second")
 	})
 	states := make(chan pipeline.State, 1)
-	front := startFront(t, proxy.New(proxy.Config{Pool: newPool(t, config.Upstream{}, up.URL), Timeout: 50 * time.Millisecond}), frontOpts{states: states})
+	front := startFront(t, proxy.New(proxy.Config{Pool: newPool(t, config.Upstream{}, up.URL), Timeout: time.Second}), frontOpts{states: states})
 	res, body := do(t, front, mustRequest(t, http.MethodGet, front.URL+"/", nil))
 	if res.StatusCode != 200 || body != "first,second" {
 		t.Errorf("got %d %q; want 200 %q", res.StatusCode, body, "first,second")

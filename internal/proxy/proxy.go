@@ -68,6 +68,13 @@ type Config struct {
 	Now func() time.Time
 	// Tracer records a CLIENT span per upstream attempt; nil = tracing off.
 	Tracer *tracing.Provider
+	// HedgeAfter (route hedge.after) sends another attempt to another
+	// target when the first has no response headers after this long;
+	// 0 = no hedging. Only bodiless requests with idempotent methods
+	// are hedged.
+	HedgeAfter time.Duration
+	// HedgeMax is the number of extra attempts a hedge may send (1-3).
+	HedgeMax int
 }
 
 type handler struct {
@@ -81,6 +88,10 @@ type handler struct {
 	respRules *headers.Rules
 	now       func() time.Time
 	tracer    *tracing.Provider
+	// retries is the pool's retry policy; nil = never retry.
+	retries    *upstream.RetryPolicy
+	hedgeAfter time.Duration
+	hedgeMax   int
 }
 
 // New returns the proxy action for cfg.
@@ -89,15 +100,18 @@ func New(cfg Config) pipeline.Handler { return newHandler(cfg).serve }
 // newHandler normalizes cfg into the handler New serves with.
 func newHandler(cfg Config) *handler {
 	h := &handler{
-		pool:      cfg.Pool,
-		rt:        cfg.Pool.RoundTripper(),
-		timeout:   cfg.Timeout,
-		strip:     strings.TrimRight(cfg.StripPrefix, "/"),
-		rewrite:   cfg.RewritePath,
-		reqRules:  cfg.RequestHeaders,
-		respRules: cfg.ResponseHeaders,
-		now:       cfg.Now,
-		tracer:    cfg.Tracer,
+		pool:       cfg.Pool,
+		rt:         cfg.Pool.RoundTripper(),
+		timeout:    cfg.Timeout,
+		strip:      strings.TrimRight(cfg.StripPrefix, "/"),
+		rewrite:    cfg.RewritePath,
+		reqRules:   cfg.RequestHeaders,
+		respRules:  cfg.ResponseHeaders,
+		now:        cfg.Now,
+		tracer:     cfg.Tracer,
+		retries:    cfg.Pool.Retries(),
+		hedgeAfter: cfg.HedgeAfter,
+		hedgeMax:   min(max(cfg.HedgeMax, 1), 3),
 	}
 	if h.strip != "" && h.strip[0] != '/' {
 		h.strip = "/" + h.strip
@@ -123,15 +137,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	s.Upstream = h.pool.Name()
 	t := h.pool.Pick(s)
 	if t == nil {
-		w.Header().Set("Retry-After", "1")
-		h.fail(w, r, s, problem.UpstreamUnavailable, http.StatusServiceUnavailable, "upstream "+h.pool.Name()+" has no available target")
+		h.noTarget(w, r, s)
 		return
 	}
 	s.Target = t.String()
-	// In flight until the answer (or the upgraded connection) is done;
-	// the admin API reports it per target.
-	t.Begin()
-	defer t.End()
 
 	var tmpl http.Request
 	if !h.outbound(&tmpl, w, r, s, t) {
@@ -169,41 +178,73 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 			tmpl.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(left)}
 		}
 	}
-	var timer *time.Timer
+	var tm deadline
 	if h.timeout > 0 {
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
-		timer = time.AfterFunc(h.timeout, func() { cancel(errRouteTimeout) })
+		tm.at = h.now().Add(h.timeout)
+		tm.timer = time.AfterFunc(h.timeout, func() { cancel(errRouteTimeout) })
 	}
+	// Every client request grows the retry budget; retries and hedges
+	// draw from it.
+	h.pool.Budget().Request()
+	if h.hedgeAfter > 0 && h.hedgeable(r, &tmpl, call) {
+		h.hedged(w, r, s, ctx, &tmpl, t, &tm)
+		return
+	}
+
+	// In flight until the answer (or the upgraded connection) is done;
+	// the admin API reports it per target.
+	t.Begin()
 	// Tracing: a CLIENT span for this attempt, child of the request's
 	// server span; its traceparent replaces the client's in the outbound
 	// headers. Unsampled requests get no span and keep their headers.
 	// Tracing off: this nil check is all it costs.
+	actx := ctx
 	var span tracing.Client
 	if h.tracer != nil {
-		ctx, span = h.tracer.StartClient(ctx, tmpl.Header, r.Method, h.pool.Name(), t.Host)
-		defer span.End()
+		actx, span = h.tracer.StartClient(ctx, tmpl.Header, r.Method, h.pool.Name(), t.Host)
 	}
 	// WithContext copies tmpl to the heap; tmpl itself can stay on the
 	// stack, so the request costs one allocation.
-	out := tmpl.WithContext(ctx)
+	out := tmpl.WithContext(actx)
 
 	start := h.now()
 	res, err := h.rt.RoundTrip(out)
-	if timer != nil && !timer.Stop() && err == nil {
+	latency := h.now().Sub(start)
+	s.UpstreamDuration = latency
+	h.traceResult(span, res, err)
+	outcome, cond := h.classify(r, ctx, body, res, err)
+	if h.retries != nil && h.wantRetry(r, out, call, body, cond, res) {
+		// The slow path: this attempt is over, another may follow.
+		h.pool.Report(t, outcome, latency)
+		span.End()
+		t.End()
+		h.retry(w, r, s, ctx, call, body, &tm, start, t, res, err, cond)
+		return
+	}
+	defer t.End()
+	defer span.End()
+	h.pool.Report(t, outcome, latency)
+	h.finish(w, r, s, ctx, call, body, &tm, out, res, err)
+}
+
+// deadline is the route timeout of one request: when it passes, and the
+// timer that cancels the request's context then. Zero = no timeout.
+type deadline struct {
+	at    time.Time
+	timer *time.Timer
+}
+
+// finish delivers the last attempt's result to the client: the answer
+// (streamed, or taken over for an upgrade) or the right problem.
+func (h *handler) finish(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, call grpcCall, body *bodyWatch, tm *deadline, out *http.Request, res *http.Response, err error) {
+	if tm.timer != nil && !tm.timer.Stop() && err == nil {
 		// The timeout fired as the headers arrived: the context is
 		// already cancelled, so the body could not be read anyway.
 		res.Body.Close()
 		err = errRouteTimeout
-	}
-	s.UpstreamDuration = h.now().Sub(start)
-	if h.tracer != nil {
-		code := 0
-		if err == nil {
-			code = res.StatusCode
-		}
-		span.Result(code, err)
 	}
 	if err != nil {
 		h.roundTripError(w, r, s, ctx, call, body, err)
@@ -214,6 +255,24 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		return
 	}
 	h.respond(w, r, s, res, ctx, call)
+}
+
+// noTarget answers when the pool has no usable target.
+func (h *handler) noTarget(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
+	w.Header().Set("Retry-After", "1")
+	h.fail(w, r, s, problem.UpstreamUnavailable, http.StatusServiceUnavailable, "upstream "+h.pool.Name()+" has no available target")
+}
+
+// traceResult records an attempt's result on its span.
+func (h *handler) traceResult(span tracing.Client, res *http.Response, err error) {
+	if h.tracer == nil {
+		return
+	}
+	code := 0
+	if err == nil {
+		code = res.StatusCode
+	}
+	span.Result(code, err)
 }
 
 // outbound builds the upstream request into out. It constructs only what
@@ -427,22 +486,70 @@ func (h *handler) clientGone(w http.ResponseWriter, s *pipeline.State) {
 }
 
 // bodyWatch wraps the request body to learn whether a failed round trip
-// failed on our side (body too large, client gone, malformed chunking).
-// The transport reads it from its own goroutine, hence the atomic.
+// failed on our side (body too large, client gone, malformed chunking),
+// and whether the body was touched at all: an attempt that never read it
+// can be repeated with the same body. The transport reads and closes it
+// from its own goroutine, hence the atomics.
 type bodyWatch struct {
-	rc   io.ReadCloser
-	fail atomic.Pointer[error]
+	rc    io.ReadCloser
+	fail  atomic.Pointer[error]
+	state atomic.Uint32
 }
 
+// bodyWatch.state bits.
+const (
+	bodyReading       uint32 = 1 << iota // a Read is in progress
+	bodyRead                             // some bytes were read
+	bodyClosed                           // Close was called on an untouched body
+	bodyClosedThrough                    // Close reached the client's body
+)
+
+// errBodyClosed is what Read returns after the transport closed an
+// untouched body (the body itself stays open for another attempt).
+var errBodyClosed = errors.New("proxy: request body closed")
+
 func (b *bodyWatch) Read(p []byte) (int, error) {
+	for {
+		st := b.state.Load()
+		if st&bodyClosed != 0 {
+			return 0, errBodyClosed
+		}
+		if b.state.CompareAndSwap(st, st|bodyReading) {
+			break
+		}
+	}
 	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.state.Or(bodyRead)
+	}
+	b.state.And(^bodyReading)
 	if err != nil && !errors.Is(err, io.EOF) {
 		b.fail.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }
 
-func (b *bodyWatch) Close() error { return b.rc.Close() }
+// Close closes the client's body only once the transport has started on
+// it (a read in progress must be unblocked; a half-sent body cannot be
+// sent again anyway). An untouched body stays open for a retry.
+func (b *bodyWatch) Close() error {
+	for {
+		st := b.state.Load()
+		if st&(bodyReading|bodyRead) != 0 {
+			b.state.Or(bodyClosedThrough)
+			return b.rc.Close()
+		}
+		if b.state.CompareAndSwap(st, st|bodyClosed) {
+			return nil
+		}
+	}
+}
+
+// untouched reports whether no byte of the body was read nor the body
+// closed through: a new attempt may send it.
+func (b *bodyWatch) untouched() bool {
+	return b == nil || b.state.Load()&(bodyReading|bodyRead|bodyClosedThrough) == 0 && b.fail.Load() == nil
+}
 
 func (b *bodyWatch) err() error {
 	if b == nil {

@@ -4,12 +4,17 @@
 // and timeouts are per upstream, and dropping a pool on reload closes only
 // its connections).
 //
-// Balancing is smooth weighted round robin: weights 3:1 give A A B A, not
-// A A A B. The sequence is computed once at construction, so a pick is an
-// atomic increment and an index: no lock is taken per request.
+// Balancers (balancer.go, hash.go): smooth weighted round robin (3:1
+// gives A A B A, not A A A B), least_conn, p2c_ewma, consistent_hash and
+// random. Every one skips targets that failed active health checks
+// (health.go), were ejected by passive health (passive.go) or whose
+// circuit breaker is open (breaker.go). A pick reads atomics only: no lock
+// is taken per request. Retries are bounded by a lock-free budget
+// (budget.go). The API the proxy and discovery use is in seams.go.
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -19,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,65 +40,50 @@ const (
 	DefaultIdleConnTimeout       = 90 * time.Second
 )
 
-// Target is one instance of an upstream. It is immutable after NewPool,
-// but for its in-flight counter.
-type Target struct {
-	// URL is scheme + host; URL.Path is the prefix prepended to forwarded
-	// paths ("" or "/x").
-	URL *url.URL
-	// Weight is the target's share of traffic relative to the others.
-	Weight int
-	// Host is URL.Host, precomputed.
-	Host string
-	// PathPrefix is URL's escaped path with no trailing '/' ("" for none).
-	PathPrefix string
-
-	str string
-	// inFlight counts requests sent to this target and not yet finished
-	// (the one mutable field: the admin API reports it, least_conn will
-	// read it).
-	inFlight atomic.Int64
-}
-
-// Begin counts a request to this target as in flight; End must follow.
-func (t *Target) Begin() { t.inFlight.Add(1) }
-
-// End counts a request to this target as finished.
-func (t *Target) End() { t.inFlight.Add(-1) }
-
-// InFlight is the number of requests to this target not yet finished.
-func (t *Target) InFlight() int64 { return t.inFlight.Load() }
-
-// String returns the target URL as configured (normalized), precomputed so
-// recording it per request costs nothing.
-func (t *Target) String() string { return t.str }
-
-// picker chooses a target for a request. It is the seam for the balancers
-// a later issue adds (least_conn, p2c_ewma, consistent_hash, random, and
-// health-aware picking): each is a small type built once per pool.
-type picker interface {
-	pick(s *pipeline.State) *Target
-}
-
 // Pool is one named upstream: its targets, its balancer and its transport.
-// A Pool is safe for concurrent use.
+// A Pool is safe for concurrent use. The target set and its balancer are
+// one immutable view behind an atomic pointer: a pick loads it and takes
+// no lock; SetTargets (discovery) swaps in a new one.
 type Pool struct {
 	name         string
 	preserveHost bool
-	targets      []*Target
-	picker       picker
+	balancer     string
+	hashOn       hashKey
+	view         atomic.Pointer[view]
 	transport    *http.Transport
+	rt           http.RoundTripper // fastclient.go: h1 over transport
 	failures     *failureSet
 	retries      *RetryPolicy
 	budget       Budget
+	health       *poolHealth
+
+	// mu serializes SetTargets, Start and Close (never a pick).
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	checker *checker
+	stops   map[*targetState]chan struct{}
+}
+
+// view is one target set and the balancer built over it.
+type view struct {
+	targets []*Target
+	picker  picker
 }
 
 // NewPool builds a pool from cfg: parses and checks the targets, builds
 // the balancer and a dedicated transport. Relative TLS file paths must
-// already be resolved by the config loader.
-func NewPool(cfg config.Upstream) (*Pool, error) {
+// already be resolved by the config loader. Building a pool starts
+// nothing: Start begins its health checks.
+func NewPool(cfg config.Upstream, opts ...Option) (*Pool, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("upstream: name is empty")
+	}
+	po := poolOptions{obs: nopObserver{}, clock: monoNow}
+	for _, o := range opts {
+		o(&po)
 	}
 	p := &Pool{name: cfg.Name, preserveHost: cfg.PreserveHost, failures: newFailureSet(cfg.FailureStatuses)}
 	rp, err := ParseRetries(cfg.Retries)
@@ -100,26 +91,42 @@ func NewPool(cfg config.Upstream) (*Pool, error) {
 		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
 	}
 	p.retries = rp
+	p.budget.init(cfg.Retries)
+	switch cfg.Balancer {
+	case "":
+		p.balancer = "round_robin"
+	case "round_robin", "least_conn", "p2c_ewma", "consistent_hash", "random":
+		p.balancer = cfg.Balancer
+	default:
+		return nil, fmt.Errorf("upstream %s: balancer %q: want round_robin, least_conn, p2c_ewma, consistent_hash or random", cfg.Name, cfg.Balancer)
+	}
+	if p.hashOn, err = parseHashOn(cfg.HashOn); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	active, err := newActiveConfig(cfg.HealthCheck)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	p.health = &poolHealth{
+		name: cfg.Name, clock: po.clock, obs: po.obs, pool: p, active: active,
+		passive: newPassiveConfig(cfg.PassiveHealth), breaker: newBreakerConfig(cfg.CircuitBreaker),
+	}
+	targets := make([]*Target, 0, len(cfg.Targets))
 	for i, tc := range cfg.Targets {
 		t, err := newTarget(tc)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: targets[%d]: %w", cfg.Name, i, err)
 		}
-		p.targets = append(p.targets, t)
+		t.targetState = newTargetState(p.health)
+		targets = append(targets, t)
 	}
-	switch cfg.Balancer {
-	case "", "round_robin":
-	default:
-		// Other balancers arrive with a later issue; until then they
-		// fall back to weighted round robin rather than refusing the
-		// config, which the contract already accepts.
-	}
-	p.picker = newWeightedRoundRobin(p.targets)
+	p.view.Store(&view{targets: targets, picker: newPicker(p.balancer, p.hashOn, targets)})
 	tr, err := newTransport(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
 	}
 	p.transport = tr
+	p.rt = newRoundTripper(cfg, tr)
 	return p, nil
 }
 
@@ -281,20 +288,39 @@ func (p *Pool) Name() string { return p.name }
 // PreserveHost reports whether the client's Host is sent upstream.
 func (p *Pool) PreserveHost() bool { return p.preserveHost }
 
-// Targets returns the pool's targets (read-only).
-func (p *Pool) Targets() []*Target { return p.targets }
+// Balancer is the balancer's name (round_robin when not configured).
+func (p *Pool) Balancer() string { return p.balancer }
 
-// Pick returns the target for this request, or nil when the pool has none.
-func (p *Pool) Pick(s *pipeline.State) *Target { return p.picker.pick(s) }
+// Targets returns the pool's current targets (read-only; a new slice after
+// each SetTargets).
+func (p *Pool) Targets() []*Target { return p.view.Load().targets }
+
+// Pick returns the target for this request, or nil when the pool has no
+// usable target. Balancers that hash a header or cookie need the request:
+// use PickFor.
+func (p *Pool) Pick(s *pipeline.State) *Target { return p.PickFor(nil, s, nil) }
 
 // RoundTripper is what requests to this pool are sent with. It is the seam
 // where a later issue swaps in a faster client.
-func (p *Pool) RoundTripper() http.RoundTripper { return p.transport }
+func (p *Pool) RoundTripper() http.RoundTripper { return p.rt }
 
-// Close closes the pool's idle connections. It is called when a reload
-// drops the pool. Requests in flight finish; a connection they return to
-// the idle pool afterwards is closed after timeouts.idle_connection.
+// Close stops the pool's health checks and closes its idle connections.
+// It is called when a reload drops the pool. Requests in flight finish; a
+// connection they return to the idle pool afterwards is closed after
+// timeouts.idle_connection.
 func (p *Pool) Close() error {
-	p.transport.CloseIdleConnections()
+	p.mu.Lock()
+	p.closed = true
+	if p.cancel != nil {
+		p.cancel()
+		p.checker.client.CloseIdleConnections()
+	}
+	if p.started {
+		for _, t := range p.Targets() {
+			p.health.obs.Forget(t.str)
+		}
+	}
+	p.mu.Unlock()
+	closeRoundTripper(p.rt)
 	return nil
 }

@@ -225,7 +225,7 @@ func TestTransportTuning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := p.RoundTripper().(*http.Transport)
+	tr := p.Transport()
 	if tr.Proxy != nil || !tr.DisableCompression || tr.MaxIdleConnsPerHost < 100 {
 		t.Errorf("transport: got Proxy set %v, DisableCompression %v, MaxIdleConnsPerHost %d; want nil proxy, true, >= 100",
 			tr.Proxy != nil, tr.DisableCompression, tr.MaxIdleConnsPerHost)

@@ -8,6 +8,9 @@ package upstream
 // these methods live in this package's other files.
 
 import (
+	"context"
+	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -64,20 +67,53 @@ func (p *Pool) IsFailureStatus(status int) bool {
 // It must be called once per attempt that reached Pick, after the
 // attempt's answer headers arrived or it failed.
 func (p *Pool) Report(t *Target, o Outcome, latency time.Duration) {
-	_, _, _ = t, o, latency
+	if t == nil || t.targetState == nil {
+		return
+	}
+	if o == OutcomeIgnored {
+		// Says nothing about the target, but a half-open trial it held
+		// is free again.
+		if t.br.cfg != nil && t.down.Load()&downBreaker != 0 {
+			t.br.release()
+		}
+		return
+	}
+	failed := o == OutcomeFailure
+	t.observeLatency(latency, failed)
+	t.passiveReport(failed)
+	if t.br.cfg != nil {
+		t.br.record(t, failed, t.h.now())
+	}
 }
 
 // PickExcept picks like Pick but avoids the targets in tried while another
 // usable target exists (retries and hedges go to a different target). It
 // returns nil when the pool has no usable target at all.
 func (p *Pool) PickExcept(s *pipeline.State, tried []*Target) *Target {
-	for range 2 * len(p.targets) {
-		t := p.Pick(s)
-		if t == nil || !contains(tried, t) {
+	return p.PickFor(nil, s, tried)
+}
+
+// PickFor is Pick and PickExcept with the request at hand, which
+// consistent_hash needs for hash_on header:NAME and cookie:NAME (without
+// it they fall back to the client IP). r may be nil.
+func (p *Pool) PickFor(r *http.Request, s *pipeline.State, tried []*Target) *Target {
+	v := p.view.Load()
+	// A half-open breaker admits a bounded number of trials; a pick that
+	// loses the race for the last slot picks again (the target is then
+	// no longer eligible).
+	for range 3 {
+		t := v.picker.pick(r, s, tried)
+		if t == nil && len(tried) > 0 {
+			t = v.picker.pick(r, s, nil)
+		}
+		if t == nil {
+			return nil
+		}
+		if t.admit() {
 			return t
 		}
 	}
-	return p.Pick(s)
+	return nil
 }
 
 func contains(ts []*Target, t *Target) bool {
@@ -136,7 +172,9 @@ func ParseRetries(c *config.Retries) (*RetryPolicy, error) {
 	rp := &RetryPolicy{Attempts: c.Attempts}
 	on := c.On
 	if on == nil {
-		on = []string{"connect_failure", "reset", "timeout", "502", "503", "504"}
+		// The contract's default (config defaults.go): failures where the
+		// request surely did not reach a working target.
+		on = []string{"connect_failure", "reset", "timeout"}
 	}
 	for _, v := range on {
 		switch strings.TrimSpace(v) {
@@ -167,34 +205,80 @@ func (e errRetryOn) Error() string {
 // Retries returns the pool's retry policy; nil = no retries.
 func (p *Pool) Retries() *RetryPolicy { return p.retries }
 
-// Budget bounds retries and hedges to a share of live traffic, so retries
-// can never amplify an outage.
-type Budget struct{}
-
-// Budget returns the pool's retry budget.
+// Budget returns the pool's retry budget (also spent by hedges).
 func (p *Pool) Budget() *Budget { return &p.budget }
 
-// Request records one client request sent to the pool (a first attempt);
-// the budget grows with live traffic.
-func (b *Budget) Request() {}
+// CountRetry counts one retry in portunus_upstream_retries_total; reason
+// is connect_failure, reset, timeout or status.
+func (p *Pool) CountRetry(reason string) { p.health.obs.Retry(reason) }
 
-// Withdraw takes one retry or hedge from the budget; false = budget spent,
-// do not retry.
-func (b *Budget) Withdraw() bool { return false }
+// CountHedge counts one hedged attempt in portunus_upstream_hedges_total.
+func (p *Pool) CountHedge() { p.health.obs.Hedge() }
 
 // Endpoint is one address a discoverer found for an upstream: a URL as in
 // targets[].url and its weight.
 type Endpoint struct {
 	URL    string
 	Weight int
+	// Host is the configured host[:port] the address in URL stands for
+	// ("" = URL's own host). Discovery puts the resolved address in URL;
+	// requests to such a target should still carry Host as their Host
+	// header (unless preserve_host) and TLS server name, as they would
+	// have before the name was resolved.
+	Host string
 }
 
 // SetTargets replaces the pool's target set (service discovery). Targets
-// whose URL stays keep their health state, breaker and in-flight count;
-// new ones start healthy; removed ones stop being picked (requests in
-// flight to them finish).
+// whose URL stays keep their health state, breaker and in-flight count
+// (the same *Target when the weight is unchanged too); new ones start
+// healthy; removed ones stop being picked (requests in flight to them
+// finish) and their health checks stop.
 func (p *Pool) SetTargets(eps []Endpoint) error {
-	_ = eps
+	next := make([]*Target, 0, len(eps))
+	seen := make(map[string]bool, len(eps))
+	for i, ep := range eps {
+		t, err := newTarget(config.Target{URL: ep.URL, Weight: ep.Weight})
+		if err != nil {
+			return fmt.Errorf("upstream %s: endpoint %d: %w", p.name, i, err)
+		}
+		if seen[t.str] {
+			return fmt.Errorf("upstream %s: endpoint %s listed twice", p.name, t.str)
+		}
+		seen[t.str] = true
+		next = append(next, t)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.view.Load().targets
+	byURL := make(map[string]*Target, len(old))
+	for _, t := range old {
+		byURL[t.str] = t
+	}
+	for i, t := range next {
+		switch o := byURL[t.str]; {
+		case o != nil && o.Weight == t.Weight:
+			next[i] = o
+		case o != nil:
+			t.targetState = o.targetState
+		default:
+			t.targetState = newTargetState(p.health)
+		}
+	}
+	p.view.Store(&view{targets: next, picker: newPicker(p.balancer, p.hashOn, next)})
+	if p.started && !p.closed {
+		p.syncChecks(next)
+		for _, t := range old {
+			if !seen[t.str] {
+				p.health.obs.Forget(t.str)
+			}
+		}
+		for _, t := range next {
+			if byURL[t.str] == nil {
+				p.health.obs.TargetUp(t.str, true)
+				p.health.obs.BreakerState(t.str, int(BreakerClosed))
+			}
+		}
+	}
 	return nil
 }
 
@@ -202,4 +286,46 @@ func (p *Pool) SetTargets(eps []Endpoint) error {
 // called once the snapshot holding the pool is live, never for pools built
 // only to explain or validate a config; calling it again does nothing.
 // Close stops it.
-func (p *Pool) Start() {}
+func (p *Pool) Start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started || p.closed {
+		return
+	}
+	p.started = true
+	ts := p.view.Load().targets
+	for _, t := range ts {
+		p.health.obs.TargetUp(t.str, t.down.Load()&downActive == 0)
+		p.health.obs.BreakerState(t.str, int(t.br.state.Load()))
+	}
+	if p.health.active == nil {
+		return
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.checker = newChecker(p.ctx, p.health.active, p.transport)
+	p.stops = map[*targetState]chan struct{}{}
+	p.syncChecks(ts)
+}
+
+// syncChecks runs one probe goroutine per target in ts and stops those of
+// targets no longer in it. The caller holds p.mu.
+func (p *Pool) syncChecks(ts []*Target) {
+	if p.checker == nil {
+		return
+	}
+	keep := make(map[*targetState]bool, len(ts))
+	for _, t := range ts {
+		keep[t.targetState] = true
+		if _, ok := p.stops[t.targetState]; !ok {
+			stop := make(chan struct{})
+			p.stops[t.targetState] = stop
+			go p.checker.run(t, stop)
+		}
+	}
+	for st, stop := range p.stops {
+		if !keep[st] {
+			close(stop)
+			delete(p.stops, st)
+		}
+	}
+}

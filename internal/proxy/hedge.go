@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/tracing"
+	"github.com/portunus-gw/portunus/internal/upstream"
+)
+
+// hedgeable reports whether a request may be hedged: sending it twice
+// must be harmless (idempotent method) and cheap (no body to hold on
+// to), and its answer must be a plain one (no upgrade, no gRPC stream).
+func (h *handler) hedgeable(r, out *http.Request, call grpcCall) bool {
+	return !call.on && out.Body == http.NoBody && idempotent(r.Method) && upgradeType(out.Header) == ""
+}
+
+// hedgeAttempt is one attempt of a hedged request.
+type hedgeAttempt struct {
+	t      *upstream.Target
+	out    *http.Request
+	cancel context.CancelFunc
+	span   tracing.Client
+}
+
+// hedgeResult is how one attempt ended.
+type hedgeResult struct {
+	a       *hedgeAttempt
+	res     *http.Response
+	err     error
+	latency time.Duration
+}
+
+// end releases what an attempt that will not be delivered holds.
+func (hr *hedgeResult) end() {
+	if hr.res != nil {
+		hr.res.Body.Close()
+	}
+	hr.a.cancel()
+	hr.a.span.End()
+	hr.a.t.End()
+}
+
+// hedged serves a request with hedging: the first attempt goes to t;
+// whenever hedge.after passes without an answer, another attempt goes to
+// a target not yet tried (up to hedge.max extra, each drawn from the
+// retry budget). The first answer that is not a failure wins; the others
+// are cancelled and reported as ignored. When every attempt failed, a
+// retry follows as the retry policy allows, and at the end the last
+// result goes to the client.
+func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, tmpl *http.Request, t *upstream.Target, tm *deadline) {
+	start := h.now()
+	retriesLeft := 0
+	if h.retries != nil {
+		retriesLeft = h.retries.Attempts
+	}
+	maxAttempts := 1 + h.hedgeMax + retriesLeft
+	// Buffered for every attempt: an attempt never blocks on sending its
+	// result, even after the request is over.
+	results := make(chan hedgeResult, maxAttempts)
+	tried := make([]*upstream.Target, 0, maxAttempts)
+	var attempts []*hedgeAttempt
+	launch := func(t *upstream.Target, o *http.Request) {
+		actx, cancel := context.WithCancel(ctx)
+		a := &hedgeAttempt{t: t, cancel: cancel}
+		if h.tracer != nil {
+			actx, a.span = h.tracer.StartClient(actx, o.Header, r.Method, h.pool.Name(), t.Host)
+		}
+		a.out = o.WithContext(actx)
+		attempts = append(attempts, a)
+		tried = append(tried, t)
+		t.Begin()
+		go func() {
+			st := h.now()
+			res, err := h.rt.RoundTrip(a.out)
+			results <- hedgeResult{a: a, res: res, err: err, latency: h.now().Sub(st)}
+		}()
+	}
+	// another builds the request for one more attempt, to a target not
+	// yet tried; nil when there is none or the budget is spent.
+	another := func() *http.Request {
+		next := h.pool.PickExcept(s, tried)
+		if next == nil || upstreamContains(tried, next) || !h.pool.Budget().Withdraw() {
+			return nil
+		}
+		o := new(http.Request)
+		var sink discardWriter
+		if !h.outbound(o, &sink, r, s, next) {
+			return nil
+		}
+		launch(next, o)
+		return o
+	}
+
+	launch(t, tmpl)
+	pending, hedges := 1, 0
+	timer := time.NewTimer(h.hedgeAfter)
+	defer timer.Stop()
+	var last *hedgeResult // the latest failed result, delivered if nothing better comes
+	for {
+		select {
+		case <-timer.C:
+			if hedges < h.hedgeMax && another() != nil {
+				h.pool.CountHedge()
+				hedges++
+				pending++
+			}
+			if hedges < h.hedgeMax {
+				timer.Reset(h.hedgeAfter)
+			}
+		case hr := <-results:
+			pending--
+			h.traceResult(hr.a.span, hr.res, hr.err)
+			outcome, cond := h.classify(r, hr.a.out.Context(), nil, hr.res, hr.err)
+			failed := hr.err != nil || outcome == upstream.OutcomeFailure ||
+				h.retries != nil && h.retries.Allows(cond, hr.res.StatusCode)
+			if !failed {
+				h.pool.Report(hr.a.t, outcome, hr.latency)
+				for _, a := range attempts {
+					if a != hr.a {
+						a.cancel()
+					}
+				}
+				if last != nil {
+					last.end()
+				}
+				if pending > 0 {
+					go h.dropLosers(results, pending)
+				}
+				s.Target = hr.a.t.String()
+				s.UpstreamDuration = h.now().Sub(start)
+				defer hr.a.cancel()
+				defer hr.a.t.End()
+				defer hr.a.span.End()
+				h.finish(w, r, s, ctx, grpcCall{}, nil, tm, hr.a.out, hr.res, nil)
+				return
+			}
+			h.pool.Report(hr.a.t, outcome, hr.latency)
+			if last != nil {
+				last.end()
+			}
+			last = &hr
+			if pending > 0 {
+				continue
+			}
+			status := 0
+			if hr.res != nil {
+				status = hr.res.StatusCode
+			}
+			if retriesLeft > 0 && h.retries.Allows(cond, status) && h.timeLeft(tm, 0) && another() != nil {
+				h.pool.CountRetry(retryReason(cond))
+				retriesLeft--
+				pending++
+				continue
+			}
+			// Nothing in flight and nothing more to try: the last
+			// result goes to the client as a single attempt's would.
+			s.Target = hr.a.t.String()
+			s.UpstreamDuration = h.now().Sub(start)
+			defer hr.a.cancel()
+			defer hr.a.t.End()
+			defer hr.a.span.End()
+			err := hr.err
+			if err != nil && ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			h.finish(w, r, s, ctx, grpcCall{}, nil, tm, hr.a.out, hr.res, err)
+			return
+		}
+	}
+}
+
+// dropLosers waits for the attempts still in flight after a hedge was won
+// (they are cancelled, so this is short) and releases them.
+func (h *handler) dropLosers(results <-chan hedgeResult, n int) {
+	for range n {
+		hr := <-results
+		h.traceResult(hr.a.span, hr.res, hr.err)
+		h.pool.Report(hr.a.t, upstream.OutcomeIgnored, hr.latency)
+		hr.end()
+	}
+}
+
+func upstreamContains(ts []*upstream.Target, t *upstream.Target) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}

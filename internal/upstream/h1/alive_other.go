@@ -1,0 +1,10 @@
+//go:build !linux
+
+package h1
+
+// alive cannot probe a socket without blocking here; a connection the
+// upstream closed while idle fails on use and is redialled when the
+// request is replayable.
+func (cn *conn) alive() bool { return true }
+
+func (cn *conn) peekFD(fd uintptr) bool { return true }

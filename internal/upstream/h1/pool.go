@@ -1,0 +1,201 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Buffers are lent to a connection for one request and returned when it
+// goes idle, so idle connections cost no buffer memory.
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+)
+
+// hostPool holds the connections to one host. Its mutex is per host and
+// held only to push or pop a connection, never across I/O.
+type hostPool struct {
+	c    *Client
+	addr string // host:port to dial
+
+	mu      sync.Mutex
+	idle    []*conn // most recently used last
+	open    int     // connections counted against MaxConnsPerHost
+	dials   int     // connections ever dialed (tests, stats)
+	waiters []chan *conn
+	reaper  *time.Timer
+	closed  bool
+}
+
+func newHostPool(c *Client, host string) *hostPool {
+	addr := host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		// No port: the http default. A bracketed IPv6 literal keeps its
+		// brackets.
+		addr = strings.TrimSuffix(host, ":") + ":80"
+	}
+	return &hostPool{c: c, addr: addr}
+}
+
+// get returns a connection ready for a request: a pooled one that is
+// still open, or a new one. With MaxConnsPerHost reached it waits for a
+// connection to be released, or for ctx.
+func (hp *hostPool) get(ctx context.Context) (*conn, error) {
+	for {
+		hp.mu.Lock()
+		if n := len(hp.idle); n > 0 {
+			cn := hp.idle[n-1]
+			hp.idle[n-1] = nil
+			hp.idle = hp.idle[:n-1]
+			hp.mu.Unlock()
+			if !cn.expired(time.Now()) && cn.alive() {
+				cn.lend()
+				return cn, nil
+			}
+			cn.destroy()
+			continue
+		}
+		max := hp.c.opts.MaxConnsPerHost
+		if max <= 0 || hp.open < max {
+			hp.open++
+			hp.dials++
+			hp.mu.Unlock()
+			return hp.dial(ctx)
+		}
+		// Saturated: wait for a released connection, or for a slot.
+		ch := make(chan *conn, 1)
+		hp.waiters = append(hp.waiters, ch)
+		hp.mu.Unlock()
+		select {
+		case cn := <-ch:
+			if cn == nil {
+				// A connection closed and handed us its slot.
+				return hp.dial(ctx)
+			}
+			cn.lend()
+			return cn, nil
+		case <-ctx.Done():
+			hp.mu.Lock()
+			for i, w := range hp.waiters {
+				if w == ch {
+					hp.waiters = append(hp.waiters[:i], hp.waiters[i+1:]...)
+					break
+				}
+			}
+			hp.mu.Unlock()
+			// Something may have been handed over in the meantime: pass
+			// it on rather than leak it.
+			select {
+			case cn := <-ch:
+				if cn == nil {
+					hp.slotFreed()
+				} else {
+					hp.put(cn)
+				}
+			default:
+			}
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+func (hp *hostPool) dial(ctx context.Context) (*conn, error) {
+	nc, err := hp.c.dialer.DialContext(ctx, "tcp", hp.addr)
+	if err != nil {
+		hp.slotFreed()
+		return nil, err
+	}
+	cn := newConn(hp, nc)
+	cn.lend()
+	return cn, nil
+}
+
+// put returns a healthy connection after a request: to a waiter, or to
+// the idle stack.
+func (hp *hostPool) put(cn *conn) {
+	cn.giveBack()
+	hp.mu.Lock()
+	if len(hp.waiters) > 0 {
+		ch := hp.waiters[0]
+		hp.waiters = hp.waiters[1:]
+		hp.mu.Unlock()
+		ch <- cn
+		return
+	}
+	if hp.closed || len(hp.idle) >= hp.c.opts.MaxIdlePerHost {
+		hp.mu.Unlock()
+		cn.destroy()
+		return
+	}
+	cn.idleAt = time.Now()
+	hp.idle = append(hp.idle, cn)
+	if hp.reaper == nil {
+		hp.reaper = time.AfterFunc(hp.c.opts.IdleTimeout, hp.reap)
+	}
+	hp.mu.Unlock()
+}
+
+// slotFreed is called when a counted connection is gone (closed, or its
+// dial failed): its slot goes to a waiter, who dials.
+func (hp *hostPool) slotFreed() {
+	hp.mu.Lock()
+	if len(hp.waiters) > 0 {
+		ch := hp.waiters[0]
+		hp.waiters = hp.waiters[1:]
+		hp.mu.Unlock()
+		ch <- nil
+		return
+	}
+	hp.open--
+	hp.mu.Unlock()
+}
+
+// reap closes idle connections past IdleTimeout and re-arms itself while
+// any remain.
+func (hp *hostPool) reap() {
+	now := time.Now()
+	var dead []*conn
+	hp.mu.Lock()
+	// The stack is ordered by idleAt, oldest first.
+	n := 0
+	for n < len(hp.idle) && hp.idle[n].expired(now) {
+		n++
+	}
+	if n > 0 {
+		dead = append(dead, hp.idle[:n]...)
+		rest := copy(hp.idle, hp.idle[n:])
+		clear(hp.idle[rest:])
+		hp.idle = hp.idle[:rest]
+	}
+	if len(hp.idle) > 0 {
+		next := hp.idle[0].idleAt.Add(hp.c.opts.IdleTimeout).Sub(now)
+		hp.reaper = time.AfterFunc(max(next, time.Millisecond), hp.reap)
+	} else {
+		hp.reaper = nil
+	}
+	hp.mu.Unlock()
+	for _, cn := range dead {
+		cn.destroy()
+	}
+}
+
+func (hp *hostPool) closeIdle() {
+	hp.mu.Lock()
+	dead := hp.idle
+	hp.idle = nil
+	hp.mu.Unlock()
+	for _, cn := range dead {
+		cn.destroy()
+	}
+}
+
+// shutdown makes every connection released from now on close.
+func (hp *hostPool) shutdown() {
+	hp.mu.Lock()
+	hp.closed = true
+	hp.mu.Unlock()
+}

@@ -1,0 +1,306 @@
+package h1
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// bodyReadError is a failure reading the request body (the client's
+// side), told apart from a failure writing to the upstream.
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
+
+// Headers the client writes itself from the request's fields, as the
+// stdlib transport does.
+func skipHeader(k string) bool {
+	switch k {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
+
+// writeRequest writes the head and streams the body. It closes req.Body,
+// as a RoundTripper must.
+func (cn *conn) writeRequest(req *http.Request) (err error) {
+	bw := cn.bw
+	closed := false
+	defer func() {
+		if !closed && req.Body != nil {
+			req.Body.Close()
+		}
+	}()
+
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return errors.New("h1: invalid Host " + strconv.Quote(host))
+	}
+	path := req.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if !validTarget(path) || !validTarget(req.URL.RawQuery) {
+		return errors.New("h1: invalid request target")
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(path)
+	if req.URL.RawQuery != "" || req.URL.ForceQuery {
+		bw.WriteByte('?')
+		bw.WriteString(req.URL.RawQuery)
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+		if !httpguts.ValidHeaderFieldValue(ua[0]) {
+			return errors.New("h1: invalid User-Agent value")
+		}
+		bw.WriteString("User-Agent: ")
+		bw.WriteString(ua[0])
+		bw.WriteString("\r\n")
+	}
+	if req.Close {
+		bw.WriteString("Connection: close\r\n")
+	}
+	hasBody := req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
+	chunked := hasBody && req.ContentLength < 0
+	switch {
+	case chunked:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		if len(req.Trailer) > 0 {
+			keys := make([]string, 0, len(req.Trailer))
+			for k := range req.Trailer {
+				k = http.CanonicalHeaderKey(k)
+				switch k {
+				case "Transfer-Encoding", "Trailer", "Content-Length":
+					return fmt.Errorf("h1: invalid trailer key %q", k)
+				}
+				if !httpguts.ValidHeaderFieldName(k) {
+					return fmt.Errorf("h1: invalid trailer key %q", k)
+				}
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			bw.WriteString("Trailer: ")
+			for i, k := range keys {
+				if i > 0 {
+					bw.WriteString(",")
+				}
+				bw.WriteString(k)
+			}
+			bw.WriteString("\r\n")
+		}
+	case hasBody:
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), req.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case methodWantsLength(method):
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	if err := cn.writeHeaderFields(req.Header); err != nil {
+		return err
+	}
+	bw.WriteString("\r\n")
+
+	if hasBody {
+		if chunked {
+			err = cn.writeChunked(req)
+		} else {
+			err = cn.writeSized(req.Body, req.ContentLength)
+		}
+		if err != nil {
+			return err
+		}
+		closed = true
+		if cerr := req.Body.Close(); cerr != nil {
+			return &bodyReadError{cerr}
+		}
+	}
+	return bw.Flush()
+}
+
+// writeHeaderFields writes h sorted by name, in the order the stdlib
+// transport uses, so upstreams see the same bytes whichever client sent
+// them (and caches keyed on raw requests stay warm). The names are sorted
+// in a stack array: no allocation for up to 32 fields.
+func (cn *conn) writeHeaderFields(h http.Header) error {
+	var buf [32]string
+	keys := buf[:0]
+	for k := range h {
+		if skipHeader(k) {
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("h1: invalid header field name %q", k)
+		}
+		keys = append(keys, k)
+	}
+	// Insertion sort: few keys, and no closure or interface to escape.
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	bw := cn.bw
+	for _, k := range keys {
+		for _, v := range h[k] {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("h1: invalid header field value for %q", k)
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	return nil
+}
+
+// methodWantsLength: an empty body of these methods is announced with
+// Content-Length: 0, as the stdlib transport does, so the upstream does
+// not wait for a body.
+func methodWantsLength(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
+}
+
+// writeSized copies exactly n bytes of body through the write buffer.
+func (cn *conn) writeSized(body io.Reader, n int64) error {
+	bw := cn.bw
+	for n > 0 {
+		if bw.Available() == 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		}
+		buf := bw.AvailableBuffer()
+		buf = buf[:min(int64(cap(buf)), n)]
+		m, rerr := body.Read(buf)
+		if m > 0 {
+			if _, err := bw.Write(buf[:m]); err != nil {
+				return err
+			}
+			n -= int64(m)
+		}
+		if rerr == io.EOF {
+			if n > 0 {
+				return &bodyReadError{fmt.Errorf("h1: request body shorter than its Content-Length (%d bytes missing)", n)}
+			}
+			break
+		}
+		if rerr != nil {
+			return &bodyReadError{rerr}
+		}
+	}
+	return nil
+}
+
+// chunkOverhead is room for a chunk's size line and its closing CRLF.
+const chunkOverhead = 16
+
+// writeChunked sends a body of unknown length as chunks, each flushed so
+// a streamed upload reaches the upstream as it comes, then the trailers.
+func (cn *conn) writeChunked(req *http.Request) error {
+	bw := cn.bw
+	for {
+		if bw.Available() < 512+chunkOverhead {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		}
+		// Read straight into the buffer behind room for the size line,
+		// then move the size line in front of the data.
+		avail := bw.AvailableBuffer()
+		room := avail[:cap(avail)]
+		data := room[chunkOverhead-2 : len(room)-2]
+		m, rerr := req.Body.Read(data)
+		if m > 0 {
+			var line [chunkOverhead]byte
+			head := strconv.AppendInt(line[:0], int64(m), 16)
+			head = append(head, '\r', '\n')
+			if _, err := bw.Write(head); err != nil {
+				return err
+			}
+			// The data now sits len(head) bytes into what Write
+			// appended; copy it down to follow the head directly.
+			avail = bw.AvailableBuffer()
+			room = avail[:cap(avail)]
+			off := chunkOverhead - 2 - len(head)
+			copy(room[:m], room[off:off+m])
+			room = append(room[:m], '\r', '\n')
+			if _, err := bw.Write(room); err != nil {
+				return err
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return &bodyReadError{rerr}
+		}
+	}
+	bw.WriteString("0\r\n")
+	for k, vv := range req.Trailer {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("h1: invalid trailer key %q", k)
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("h1: invalid trailer value for %q", k)
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	return nil
+}
+
+// validTarget reports whether s can go into a request line verbatim.
+func validTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is an RFC 9110 token (a method).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !httpguts.IsTokenRune(rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasToken reports whether the comma-separated list v holds token
+// (case-insensitive).
+func hasToken(v, token string) bool {
+	return httpguts.HeaderValuesContainsToken([]string{v}, token)
+}

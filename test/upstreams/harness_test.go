@@ -1,0 +1,240 @@
+package upstreams
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portunus-gw/portunus/internal/gateway"
+)
+
+// waitLimit bounds every wait so a regression fails instead of hanging.
+const waitLimit = 20 * time.Second
+
+// startGateway starts a gateway on the YAML config cfg and returns its
+// base URL.
+func startGateway(t *testing.T, cfg string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "portunus.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := gateway.Start(gateway.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
+	for _, a := range rt.ListenerAddrs() {
+		return "http://" + a
+	}
+	t.Fatal("no listener")
+	return ""
+}
+
+// target is a test upstream that counts what reaches it.
+type target struct {
+	url  string
+	hits atomic.Int64
+}
+
+// healthy answers 200 with its name.
+func healthy(t *testing.T, name string) *target {
+	t.Helper()
+	tg := &target{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tg.hits.Add(1)
+		io.WriteString(w, name)
+	}))
+	t.Cleanup(srv.Close)
+	tg.url = srv.URL
+	return tg
+}
+
+// statusTarget answers with the status in *status (changeable).
+func statusTarget(t *testing.T, status *atomic.Int64) *target {
+	t.Helper()
+	tg := &target{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tg.hits.Add(1)
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, "status target")
+	}))
+	t.Cleanup(srv.Close)
+	tg.url = srv.URL
+	return tg
+}
+
+// slowTarget answers 200 after delay.
+func slowTarget(t *testing.T, delay time.Duration) *target {
+	t.Helper()
+	tg := &target{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tg.hits.Add(1)
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "slow")
+	}))
+	t.Cleanup(srv.Close)
+	tg.url = srv.URL
+	return tg
+}
+
+// killedTarget is an address whose listener was closed: connections are
+// refused.
+func killedTarget(t *testing.T) *target {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	return &target{url: "http://" + ln.Addr().String()}
+}
+
+// rawTarget accepts connections and hands each to serve (counted as a
+// hit once something was read).
+func rawTarget(t *testing.T, serve func(c *net.TCPConn, tg *target)) *target {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{url: "http://" + ln.Addr().String()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serve(c.(*net.TCPConn), tg)
+			}()
+		}
+	}()
+	return tg
+}
+
+// hungTarget accepts and reads, and never answers.
+func hungTarget(t *testing.T) *target {
+	return rawTarget(t, func(c *net.TCPConn, tg *target) {
+		buf := make([]byte, 4096)
+		if n, _ := c.Read(buf); n > 0 {
+			tg.hits.Add(1)
+		}
+		io.Copy(io.Discard, c) // until the gateway or the cleanup closes it
+	})
+}
+
+// resetTarget reads the request and resets the connection (SO_LINGER 0
+// close sends RST) before any answer.
+func resetTarget(t *testing.T) *target {
+	return rawTarget(t, func(c *net.TCPConn, tg *target) {
+		buf := make([]byte, 4096)
+		if n, _ := c.Read(buf); n > 0 {
+			tg.hits.Add(1)
+		}
+		c.SetLinger(0)
+		c.Close()
+	})
+}
+
+// load sends n GETs from workers concurrent clients and returns how many
+// did not get a 200, with one example of a failure.
+func load(t *testing.T, base string, workers, n int) (failed int64, example string) {
+	t.Helper()
+	failed, example, _ = loadTimed(t, base, workers, n)
+	return failed, example
+}
+
+// loadTimed is load that also reports the longest a request took.
+func loadTimed(t *testing.T, base string, workers, n int) (failed int64, example string, longest time.Duration) {
+	t.Helper()
+	var slowest atomic.Int64
+	client := &http.Client{Timeout: waitLimit}
+	defer client.CloseIdleConnections()
+	var bad atomic.Int64
+	var ex atomic.Value
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				st := time.Now()
+				res, err := client.Get(base + "/svc/item")
+				d := time.Since(st)
+				for {
+					old := slowest.Load()
+					if int64(d) <= old || slowest.CompareAndSwap(old, int64(d)) {
+						break
+					}
+				}
+				if err != nil {
+					bad.Add(1)
+					ex.Store(err.Error())
+					continue
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					bad.Add(1)
+					ex.Store(fmt.Sprintf("%d %s", res.StatusCode, b))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if v := ex.Load(); v != nil {
+		example = v.(string)
+	}
+	return bad.Load(), example, time.Duration(slowest.Load())
+}
+
+// poll waits up to waitLimit for cond.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
