@@ -57,12 +57,15 @@ type options struct {
 	nginxBin    string
 	portunusBin string
 	keep        bool
+	auth        string   // -auth: apikey or jwt (auth.go)
+	idle        int      // -idle: idle keep-alive connections per target (idle.go)
+	headers     []string // sent by wrk with every request
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadharness", flag.ContinueOnError)
-	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: direct, nginx, portunus")
+	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: direct, nginx, portunus, portunus-stdlib (Portunus on the stdlib upstream transport)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per target (the table shows the median)")
 	fs.IntVar(&o.conns, "c", 50, "wrk connections")
 	fs.IntVar(&o.threads, "t", 1, "wrk threads")
@@ -81,7 +84,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.portunusBin, "portunus-bin", "", "prebuilt portunus binary (default: go build ./cmd/portunus)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, wrk output)")
 	fs.StringVar(&o.extra.route, "portunus-route", "", `policies added to the measured route, as YAML flow-mapping entries, e.g. 'rate_limits: [{ limit: 1000000000, window: 1s }]'`)
+	fs.IntVar(&o.idle, "idle", 0, "instead of wrk: open this many idle keep-alive connections (one request each) to every target and report RSS per connection; several 127.0.0.x sources, descriptor limit raised")
+	fs.StringVar(&o.auth, "auth", "", "authenticate the measured route: apikey (a consumer's X-API-Key) or jwt (RS256, static key, one token); wrk sends the credential to every target")
 	fs.StringVar(&o.extra.top, "portunus-top", "", `top-level YAML added to Portunus's config, e.g. 'store: { backend: redis, redis: { addresses: ["127.0.0.1:6379"] } }'`)
+	fs.BoolVar(&cacheScenario, "cache", false, "cache-hit scenario: nginx with proxy_cache, Portunus with a response cache on the route (cache.go)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,8 +96,8 @@ func parseFlags(args []string) (options, error) {
 	}
 	for t := range strings.SplitSeq(*targets, ",") {
 		t = strings.TrimSpace(t)
-		if !slices.Contains(allTargets, t) {
-			return o, fmt.Errorf("-targets: unknown target %q (want %s)", t, strings.Join(allTargets, ", "))
+		if !slices.Contains(knownTargets, t) {
+			return o, fmt.Errorf("-targets: unknown target %q (want %s)", t, strings.Join(knownTargets, ", "))
 		}
 		if !slices.Contains(o.targets, t) {
 			o.targets = append(o.targets, t)
@@ -99,6 +105,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.smoke {
 		o.duration, o.rounds, o.warmup = 2*time.Second, 1, 0
+	}
+	if cacheScenario {
+		o.extra.route = withCacheRoute(o.extra.route)
 	}
 	switch {
 	case o.rounds < 1:
@@ -175,7 +184,14 @@ func run(o options) (err error) {
 			o.targets = slices.DeleteFunc(o.targets, func(t string) bool { return t == targetNginx })
 		}
 	}
-	raiseFileLimit()
+	if o.idle > 0 {
+		// The harness and each target hold one descriptor per connection.
+		if got := raiseFileLimitTo(uint64(o.idle) + 4096); got < uint64(o.idle) {
+			logf("warning: open-file limit %d is below -idle %d; the run reports how far it got", got, o.idle)
+		}
+	} else {
+		raiseFileLimit()
+	}
 
 	dir, err := os.MkdirTemp("", "portunus-loadharness-")
 	if err != nil {
@@ -192,6 +208,11 @@ func run(o options) (err error) {
 		return err
 	}
 	sup := &supervisor{dir: dir, pin: pin}
+	if o.auth != "" {
+		if o.extra, o.headers, err = authSetup(dir, o.auth, o.extra); err != nil {
+			return err
+		}
+	}
 	defer func() {
 		for _, e := range sup.stopAll() {
 			err = errors.Join(err, e)
@@ -201,6 +222,9 @@ func run(o options) (err error) {
 	scenario := "keepalive"
 	if o.closeConn {
 		scenario = "close"
+	}
+	if cacheScenario {
+		scenario += "-cache"
 	}
 	rep := &report{
 		Harness:   "portunus-loadharness/1",
@@ -222,6 +246,10 @@ func run(o options) (err error) {
 	targets, upstream, err := startTargets(ctx, o, sup, rep, goBin, repo, nginxBin)
 	if err != nil {
 		return err
+	}
+	if o.idle > 0 {
+		printIdle(measureIdle(ctx, targets, o.idle))
+		return nil
 	}
 	measure(ctx, o, sup, rep, targets, upstream, wrkBin)
 
@@ -286,16 +314,19 @@ func startTargets(ctx context.Context, o options, sup *supervisor, rep *report, 
 			t = &target{name: targetDirect, url: "http://" + upAddr + "/", proc: up}
 		case targetNginx:
 			t, err = startNginx(ctx, sup, nginxBin, upAddr)
-		case targetPortunus:
+		case targetPortunus, targetPortunusStdlib:
 			bin := o.portunusBin
 			if bin == "" {
+				bin = filepath.Join(sup.dir, "portunus")
+			}
+			if _, serr := os.Stat(bin); serr != nil && o.portunusBin == "" {
 				bin = filepath.Join(sup.dir, "portunus")
 				logf("building ./cmd/portunus")
 				err = goBuild(ctx, goBin, repo, bin, "./cmd/portunus")
 			}
 			if err == nil {
 				rep.Machine.Portunus = toolVersion(ctx, bin, "version")
-				t, err = startPortunus(ctx, sup, bin, upAddr, o.extra)
+				t, err = startPortunus(ctx, sup, name, bin, upAddr, o.extra)
 			}
 		}
 		if ctx.Err() != nil {
@@ -324,7 +355,7 @@ func measure(ctx context.Context, o options, sup *supervisor, rep *report, targe
 				return
 			}
 			logf("warm-up %s (%s)", t.name, o.warmup)
-			argv := wrkArgs(wrkBin, o.threads, o.conns, o.warmup, o.closeConn, t.url)
+			argv := wrkArgs(wrkBin, o.threads, o.conns, o.warmup, o.closeConn, o.headers, t.url)
 			_, _ = sup.runToCompletion(ctx, "wrk", sup.pin.LoadCPUs, filepath.Join(sup.dir, "wrk-warmup-"+t.name+".out"), argv...)
 		}
 	}
@@ -365,7 +396,7 @@ func measureOnce(ctx context.Context, o options, sup *supervisor, t *target, ups
 	before, err1 := treeCPUTicks(t.proc.pid())
 	upBefore, err2 := treeCPUTicks(upstream.pid())
 	out := filepath.Join(sup.dir, fmt.Sprintf("wrk-%s-r%d.out", t.name, round+1))
-	argv := wrkArgs(wrkBin, o.threads, o.conns, o.duration, o.closeConn, t.url)
+	argv := wrkArgs(wrkBin, o.threads, o.conns, o.duration, o.closeConn, o.headers, t.url)
 	wrkCPU, werr := sup.runToCompletion(ctx, "wrk", sup.pin.LoadCPUs, out, argv...)
 	after, err3 := treeCPUTicks(t.proc.pid())
 	upAfter, err4 := treeCPUTicks(upstream.pid())

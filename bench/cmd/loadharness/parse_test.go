@@ -170,7 +170,7 @@ func TestWrkArgs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			// 2.5 s rounds up: wrk's -d takes whole seconds.
-			got := strings.Join(wrkArgs("wrk", 1, 50, 2500e6, tc.closeConn, "http://127.0.0.1:1/"), " ")
+			got := strings.Join(wrkArgs("wrk", 1, 50, 2500e6, tc.closeConn, nil, "http://127.0.0.1:1/"), " ")
 			if got != tc.want {
 				t.Errorf("got %q; want %q", got, tc.want)
 			}

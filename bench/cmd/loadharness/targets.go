@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,9 +19,16 @@ const (
 	targetDirect   = "direct"
 	targetNginx    = "nginx"
 	targetPortunus = "portunus"
+	// targetPortunusStdlib is the same binary with every pool on the
+	// stdlib transport instead of the h1 client: the before/after of the
+	// client in one interleaved run. Not in the default set.
+	targetPortunusStdlib = "portunus-stdlib"
 )
 
 var allTargets = []string{targetDirect, targetNginx, targetPortunus}
+
+// knownTargets are the targets -targets accepts.
+var knownTargets = append(slices.Clone(allTargets), targetPortunusStdlib)
 
 // readyTimeout bounds how long a freshly started server may take to answer.
 const readyTimeout = 20 * time.Second
@@ -132,7 +140,11 @@ func startNginx(ctx context.Context, sup *supervisor, nginxBin, upstreamAddr str
 		return nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConfig(dir, port, upstreamAddr, os.Geteuid() == 0)), 0o600); err != nil {
+	text := nginxConfig(dir, port, upstreamAddr, os.Geteuid() == 0)
+	if cacheScenario {
+		text = withProxyCache(text, dir)
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
 	// -p and -e keep nginx away from /etc/nginx, /var/log/nginx and /run.
@@ -162,6 +174,9 @@ func startNginx(ctx context.Context, sup *supervisor, nginxBin, upstreamAddr str
 type portunusExtra struct {
 	route string // flow-mapping entries appended to the route, e.g. "rate_limits: [...]"
 	top   string // YAML appended at the top level, e.g. "store: { backend: redis, ... }"
+	// headers ("Name: value") the readiness check sends, e.g. -auth's
+	// credential.
+	headers []string
 }
 
 func portunusConfig(port int, upstreamAddr string, x portunusExtra) string {
@@ -182,29 +197,35 @@ routes: [{ name: plain, match: { path_prefix: / }, upstream: bench%s }]
 
 // startPortunus writes the config, starts "portunus run -c" and waits until
 // it proxies.
-func startPortunus(ctx context.Context, sup *supervisor, bin, upstreamAddr string, x portunusExtra) (*target, error) {
+func startPortunus(ctx context.Context, sup *supervisor, name, bin, upstreamAddr string, x portunusExtra) (*target, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(sup.dir, "portunus.yaml")
+	conf := filepath.Join(sup.dir, name+".yaml")
 	if err := os.WriteFile(conf, []byte(portunusConfig(port, upstreamAddr, x)), 0o600); err != nil {
 		return nil, err
 	}
-	c, err := sup.start("portunus", sup.pin.ProxyCPUs, filepath.Join(sup.dir, "portunus.log"), bin, "run", "-c", conf)
+	argv := []string{bin, "run", "-c", conf}
+	if name == targetPortunusStdlib {
+		// env execs the binary: the PID, and so the CPU and RSS
+		// accounting, are Portunus's own.
+		argv = append([]string{"env", "PORTUNUS_UPSTREAM_CLIENT=stdlib"}, argv...)
+	}
+	c, err := sup.start(name, sup.pin.ProxyCPUs, filepath.Join(sup.dir, name+".log"), argv...)
 	if err != nil {
 		return nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if err := waitReady(ctx, c, url); err != nil {
+	if err := waitReady(ctx, c, url, x.headers...); err != nil {
 		return nil, err
 	}
-	return &target{name: targetPortunus, url: url, proc: c}, nil
+	return &target{name: name, url: url, proc: c}, nil
 }
 
 // waitReady polls GET url until it answers 200, the process exits, or
 // readyTimeout passes.
-func waitReady(ctx context.Context, c *child, url string) error {
+func waitReady(ctx context.Context, c *child, url string, headers ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -213,6 +234,11 @@ func waitReady(ctx context.Context, c *child, url string) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
+		}
+		for _, h := range headers {
+			if k, v, ok := strings.Cut(h, ":"); ok {
+				req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+			}
 		}
 		resp, err := client.Do(req)
 		if err == nil {

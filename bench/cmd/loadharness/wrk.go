@@ -27,7 +27,7 @@ type wrkResult struct {
 }
 
 // wrkArgs builds the wrk command line for one run.
-func wrkArgs(wrk string, threads, conns int, dur time.Duration, closeConn bool, url string) []string {
+func wrkArgs(wrk string, threads, conns int, dur time.Duration, closeConn bool, headers []string, url string) []string {
 	args := []string{
 		wrk,
 		"-t" + strconv.Itoa(threads),
@@ -40,6 +40,9 @@ func wrkArgs(wrk string, threads, conns int, dur time.Duration, closeConn bool, 
 		// wrk reconnects after each response when the server honours this,
 		// which measures the new-connection rate.
 		args = append(args, "-H", "Connection: close")
+	}
+	for _, h := range headers {
+		args = append(args, "-H", h)
 	}
 	return append(args, url)
 }

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// perSourceAddr is how many connections are opened from each 127.0.0.x
+// source address: well under the ~28k ephemeral ports one address has
+// towards one destination.
+const perSourceAddr = 20000
+
+// raiseFileLimitTo tries to lift both descriptor limits to n (root can
+// raise the hard one), falling back to raiseFileLimit's soft = hard.
+// Children started afterwards inherit it.
+func raiseFileLimitTo(n uint64) uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	if lim.Max < n {
+		want := syscall.Rlimit{Cur: n, Max: n}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
+			return n
+		}
+	}
+	raiseFileLimit()
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	return lim.Cur
+}
+
+// idleResult is one target's idle-connection memory figures.
+type idleResult struct {
+	Target       string  `json:"target"`
+	Wanted       int     `json:"wanted"`
+	Opened       int     `json:"opened"`
+	StopReason   string  `json:"stop_reason,omitempty"`
+	RSSBeforeKiB uint64  `json:"rss_before_kib"`
+	RSSAfterKiB  uint64  `json:"rss_after_kib"`
+	KiBPerConn   float64 `json:"kib_per_conn"`
+}
+
+// measureIdle opens n keep-alive connections to each target, one request
+// each (so every connection has served a request and sits idle between
+// requests, as a real client's would), waits for the target to settle,
+// and reports its RSS growth per connection. Connections come from
+// several 127.0.0.x source addresses. It stops early, and says why, when
+// the machine refuses more (descriptor limits, ports, memory).
+func measureIdle(ctx context.Context, targets []*target, n int) []idleResult {
+	var out []idleResult
+	for _, t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		out = append(out, idleOne(ctx, t, n))
+	}
+	return out
+}
+
+func idleOne(ctx context.Context, t *target, n int) idleResult {
+	r := idleResult{Target: t.name, Wanted: n}
+	u, err := url.Parse(t.url)
+	if err != nil {
+		r.StopReason = err.Error()
+		return r
+	}
+	settle := func() uint64 {
+		time.Sleep(2 * time.Second) // lets the target finish its bookkeeping; not a measurement
+		kib, _ := treeRSSKiB(t.proc.pid())
+		return kib
+	}
+	r.RSSBeforeKiB = settle()
+	// Several dialers at once: one at a time, a loaded machine opens only
+	// a few hundred connections a second.
+	const workers = 32
+	var (
+		mu    sync.Mutex
+		conns = make([]net.Conn, 0, n)
+		next  int
+		stop  string
+		wg    sync.WaitGroup
+	)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	claim := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stop != "" || next >= n || ctx.Err() != nil {
+			return 0, false
+		}
+		next++
+		return next - 1, true
+	}
+	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: idle\r\n\r\n")
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br := bufio.NewReaderSize(nil, 4096)
+			for {
+				i, ok := claim()
+				if !ok {
+					return
+				}
+				c, err := openIdle(ctx, u.Host, i, req, br)
+				mu.Lock()
+				if err != nil {
+					if stop == "" {
+						stop = fmt.Sprintf("connection %d: %v", i+1, err)
+					}
+				} else {
+					conns = append(conns, c)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-time.After(5 * time.Second):
+			mu.Lock()
+			logf("idle %s: %d connections open", t.name, len(conns))
+			mu.Unlock()
+		}
+	}
+	r.StopReason = stop
+	r.Opened = len(conns)
+	r.RSSAfterKiB = settle()
+	if r.Opened > 0 && r.RSSAfterKiB > r.RSSBeforeKiB {
+		r.KiBPerConn = float64(r.RSSAfterKiB-r.RSSBeforeKiB) / float64(r.Opened)
+	}
+	return r
+}
+
+// openIdle opens connection i (source 127.0.0.x by i), sends one request
+// and reads the whole answer, leaving the connection idle.
+func openIdle(ctx context.Context, host string, i int, req []byte, br *bufio.Reader) (net.Conn, error) {
+	src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i/perSourceAddr))}
+	d := net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	br.Reset(c)
+	res, err := http.ReadResponse(br, nil)
+	if err == nil {
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func printIdle(results []idleResult) {
+	fmt.Printf("\n%16s %8s %8s %12s %12s %10s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "KiB/conn", "stopped by")
+	for _, r := range results {
+		fmt.Printf("%16s %8d %8d %9.1f MiB %9.1f MiB %10.2f  %s\n", r.Target, r.Wanted, r.Opened,
+			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, r.KiBPerConn, r.StopReason)
+	}
+}

@@ -1,0 +1,473 @@
+package cache
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/router"
+)
+
+// Recorder counts cache outcomes per route; results are hit, miss,
+// stale, bypass and revalidated. A nil Recorder records nothing.
+type Recorder interface {
+	Observe(result string)
+}
+
+// Options configure one route's cache policy.
+type Options struct {
+	// Route is the route name, the first part of every key.
+	Route string
+	// TTL is the freshness lifetime of answers without explicit freshness
+	// (max-age, s-maxage, Expires). Required.
+	TTL time.Duration
+	// Vary lists request headers that are always part of the key.
+	Vary []string
+	// Query is keep (default), sort or ignore; IgnoreQuery parameters are
+	// left out of the key.
+	Query       string
+	IgnoreQuery []string
+	// PerConsumer puts the consumer in the key (routes with auth) unless
+	// the answer is public or has s-maxage.
+	PerConsumer bool
+	// HonorClientNoCache lets a client's Cache-Control no-cache, max-age=0
+	// or no-store skip the stored answer. Off: clients cannot force
+	// upstream traffic.
+	HonorClientNoCache bool
+	// MaxObjectBytes bounds one stored body; larger answers stream to
+	// the client unstored. 0 means 8 MiB.
+	MaxObjectBytes int64
+	// Wait bounds how long a request waits for a concurrent miss of the
+	// same key before going upstream itself. 0 means 10s.
+	Wait time.Duration
+	// RefreshTimeout bounds a background refresh. 0 means 30s.
+	RefreshTimeout time.Duration
+	// Backend stores the entries. Required.
+	Backend Backend
+	// Metrics counts outcomes; nil records nothing.
+	Metrics Recorder
+	// Log reports store errors; nil discards them.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultMaxObjectBytes is the per-object bound when Options.MaxObjectBytes is 0.
+const DefaultMaxObjectBytes = 8 << 20
+
+// Policy is one route's compiled cache policy.
+type Policy struct {
+	route       string
+	ttl         time.Duration
+	vary        []string
+	query       string
+	ignoreQuery map[string]bool
+	perConsumer bool
+	honorClient bool
+	maxObject   int64
+	wait        time.Duration
+	refreshTO   time.Duration
+	backend     Backend
+	metrics     Recorder
+	log         *slog.Logger
+	now         func() time.Time
+
+	flights    sync.Map // key string -> *flight: misses being fetched
+	refreshing sync.Map // key string -> struct{}: background refreshes
+	wg         sync.WaitGroup
+	// onWait, when set (tests), is called as a request starts waiting
+	// for a concurrent miss.
+	onWait func()
+}
+
+// flight is one miss being fetched; done closes when it ends, and entry
+// is then the stored answer (nil if nothing was stored).
+type flight struct {
+	done  chan struct{}
+	entry *Entry
+}
+
+// New compiles a cache policy.
+func New(o Options) *Policy {
+	p := &Policy{
+		route: o.Route, ttl: o.TTL, query: o.Query,
+		perConsumer: o.PerConsumer, honorClient: o.HonorClientNoCache,
+		maxObject: o.MaxObjectBytes, wait: o.Wait, refreshTO: o.RefreshTimeout,
+		backend: o.Backend, metrics: o.Metrics, log: o.Log, now: o.Now,
+	}
+	for _, v := range o.Vary {
+		p.vary = append(p.vary, http.CanonicalHeaderKey(v))
+	}
+	if len(o.IgnoreQuery) > 0 {
+		p.ignoreQuery = make(map[string]bool, len(o.IgnoreQuery))
+		for _, q := range o.IgnoreQuery {
+			p.ignoreQuery[q] = true
+		}
+	}
+	if p.query == "" {
+		p.query = "keep"
+	}
+	if p.maxObject <= 0 {
+		p.maxObject = DefaultMaxObjectBytes
+	}
+	if p.wait <= 0 {
+		p.wait = 10 * time.Second
+	}
+	if p.refreshTO <= 0 {
+		p.refreshTO = 30 * time.Second
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p
+}
+
+// Wait blocks until background refreshes have ended (each is bounded by
+// RefreshTimeout).
+func (p *Policy) Wait() { p.wg.Wait() }
+
+func (p *Policy) observe(result string, s *pipeline.State) {
+	s.CacheStatus = result
+	if p.metrics != nil {
+		p.metrics.Observe(result)
+	}
+}
+
+// Middleware is the policy in the route chain.
+func (p *Policy) Middleware() pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
+			p.serve(w, r, s, next)
+		}
+	}
+}
+
+func (p *Policy) path(r *http.Request, s *pipeline.State) string {
+	if s.Path != "" {
+		return s.Path
+	}
+	return r.URL.EscapedPath()
+}
+
+func (p *Policy) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		p.unsafe(w, r, s, next)
+		return
+	default:
+		next(w, r, s)
+		return
+	}
+	// A credential the gateway does not know about may select what the
+	// upstream answers: such requests neither read nor fill the cache.
+	if !p.perConsumer && len(r.Header["Authorization"]) > 0 {
+		setStatus(w.Header(), "portunus; fwd=bypass; detail=authorization")
+		p.observe("bypass", s)
+		next(w, r, s)
+		return
+	}
+	p.dropUnkeyed(r.Header)
+	clientNoCache, clientNoStore := false, false
+	if p.honorClient {
+		cc := parseCacheControl(r.Header["Cache-Control"])
+		clientNoCache = cc.noCache || cc.maxAge == 0 || (len(r.Header["Cache-Control"]) == 0 && strings.Contains(r.Header.Get("Pragma"), "no-cache"))
+		clientNoStore = cc.noStore
+	}
+	if clientNoStore {
+		setStatus(w.Header(), "portunus; fwd=request; detail=no-store")
+		p.observe("bypass", s)
+		next(w, r, s)
+		return
+	}
+	path := p.path(r, s)
+	shared, own := p.baseKeys(r, path, s.Consumer)
+	e, ekey, marker := p.lookup(r, shared, own)
+	now := p.now()
+	if e != nil {
+		age := e.Age(now)
+		switch {
+		case clientNoCache:
+			p.revalidate(w, r, s, next, e, ekey, "portunus; fwd=request")
+			return
+		case age < e.Lifetime:
+			p.writeEntry(w, r, e, age, "portunus; hit; ttl="+strconv.FormatInt(int64((e.Lifetime-age)/time.Second), 10))
+			p.observe("hit", s)
+			return
+		case !e.MustRevalidate && age-e.Lifetime < e.SWR:
+			p.writeEntry(w, r, e, age, "portunus; hit; ttl="+strconv.FormatInt(-int64((age-e.Lifetime)/time.Second), 10)+"; detail=stale-while-revalidate")
+			p.observe("stale", s)
+			p.refreshInBackground(r, s, next, e, ekey)
+			return
+		}
+		p.revalidate(w, r, s, next, e, ekey, "portunus; fwd=stale")
+		return
+	}
+	fwd := "portunus; fwd=uri-miss"
+	if marker != nil {
+		fwd = "portunus; fwd=vary-miss"
+	}
+	if clientNoCache {
+		fwd = "portunus; fwd=request"
+	}
+	if r.Method == http.MethodHead {
+		// HEAD is answered from GET entries but never fills them: its
+		// answer has no body to store.
+		setStatus(w.Header(), fwd)
+		p.observe("miss", s)
+		next(w, r, s)
+		return
+	}
+	p.observe("miss", s)
+	p.coalesce(w, r, s, next, own.String(), fwd)
+}
+
+// lookup finds the stored answer for r: first under the shared key, then
+// (routes with auth) under the consumer's. marker is a Vary marker found
+// without a matching variant.
+func (p *Policy) lookup(r *http.Request, shared, own Key) (e *Entry, key Key, marker *Entry) {
+	ctx := r.Context()
+	keys := [2]Key{shared, own}
+	n := 2
+	if shared == own {
+		n = 1
+	}
+	for _, k := range keys[:n] {
+		got, err := p.backend.Get(ctx, k.String())
+		if err != nil {
+			p.log.Warn("cache lookup failed", "route", p.route, "error", err)
+			return nil, Key{}, nil
+		}
+		if got == nil {
+			continue
+		}
+		if !got.isMarker() {
+			return got, k, nil
+		}
+		vk := variant(k, r, got.Vary)
+		v, err := p.backend.Get(ctx, vk.String())
+		if err != nil {
+			p.log.Warn("cache lookup failed", "route", p.route, "error", err)
+			return nil, Key{}, nil
+		}
+		if v != nil {
+			return v, vk, nil
+		}
+		marker = got
+	}
+	return nil, Key{}, marker
+}
+
+// coalesce makes concurrent misses of one key share one upstream request.
+func (p *Policy) coalesce(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, key, fwd string) {
+	f := &flight{done: make(chan struct{})}
+	if v, loaded := p.flights.LoadOrStore(key, f); loaded {
+		other := v.(*flight)
+		if p.onWait != nil {
+			p.onWait()
+		}
+		t := time.NewTimer(p.wait)
+		select {
+		case <-other.done:
+			t.Stop()
+			if e := other.entry; e != nil && p.usableFor(e, s) {
+				p.writeEntry(w, r, e, e.Age(p.now()), "portunus; hit; detail=coalesced")
+				return
+			}
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+		// Nothing shareable came of it: fetch (and maybe store) alone.
+		p.fetch(w, r, s, next, fwd)
+		return
+	}
+	defer func() {
+		p.flights.Delete(key)
+		close(f.done)
+	}()
+	f.entry = p.fetch(w, r, s, next, fwd)
+}
+
+// usableFor says a stored answer fetched for another request with the
+// same key may serve this one: fresh, and not varying by request headers
+// the waiter may not share.
+func (p *Policy) usableFor(e *Entry, _ *pipeline.State) bool {
+	return len(varyNames(e.Header)) == 0 && e.Age(p.now()) < e.Lifetime
+}
+
+// fetch forwards r and stores the answer when allowed; it returns the
+// stored entry (nil when nothing was stored).
+func (p *Policy) fetch(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, fwd string) *Entry {
+	rec := p.newRecorder(w, r, s, fwd)
+	next(rec, r, s)
+	return rec.finish()
+}
+
+// revalidate asks the upstream whether the stale entry e is still good
+// (with its validators) and answers from it on 304, or with it on an
+// error within stale-if-error.
+func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key, fwd string) {
+	now := p.now()
+	allowStaleOnError := !e.MustRevalidate && e.Age(now)-e.Lifetime < e.SIE
+	r2 := r
+	validated := hasValidator(e.Header)
+	if validated {
+		r2 = conditional(r, r.Context(), e)
+	}
+	rec := p.newRecorder(w, r2, s, fwd)
+	rec.intercept304 = validated
+	rec.interceptErr = allowStaleOnError
+	next(rec, r2, s)
+	switch {
+	case rec.intercepted && rec.status == http.StatusNotModified:
+		ne := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl)
+		if ne != nil {
+			p.store(r.Context(), key, ne)
+			e = ne
+		}
+		p.writeEntry(w, r, e, e.Age(p.now()), fwd+"; fwd-status=304")
+		p.observe("revalidated", s)
+	case rec.intercepted:
+		p.writeEntry(w, r, e, e.Age(p.now()), "portunus; hit; ttl="+strconv.FormatInt(-int64((e.Age(p.now())-e.Lifetime)/time.Second), 10)+"; fwd-status="+strconv.Itoa(rec.status)+"; detail=stale-if-error")
+		p.observe("stale", s)
+	default:
+		rec.finish()
+	}
+}
+
+// conditional is r made conditional on e's validators; the client's own
+// preconditions are answered by the cache, not forwarded.
+func conditional(r *http.Request, ctx context.Context, e *Entry) *http.Request {
+	r2 := r.Clone(ctx)
+	for _, h := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"} {
+		delete(r2.Header, h)
+	}
+	if et := e.Header["Etag"]; len(et) > 0 {
+		r2.Header["If-None-Match"] = []string{et[0]}
+	}
+	if lm := e.Header["Last-Modified"]; len(lm) > 0 {
+		r2.Header["If-Modified-Since"] = []string{lm[0]}
+	}
+	return r2
+}
+
+// refreshInBackground revalidates or refetches e once per key while
+// stale answers are served.
+func (p *Policy) refreshInBackground(r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key) {
+	ks := key.String()
+	if _, running := p.refreshing.LoadOrStore(ks, struct{}{}); running {
+		return
+	}
+	// The request and its pooled State end with this handler: the
+	// refresh works on copies.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.refreshTO)
+	r2 := conditional(r, ctx, e)
+	r2.Method = http.MethodGet
+	r2.Body = http.NoBody
+	st := *s
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer p.refreshing.Delete(ks)
+		defer cancel()
+		rec := p.newRecorder(&discardWriter{h: http.Header{}}, r2, &st, "")
+		rec.intercept304 = hasValidator(e.Header)
+		rec.interceptErr = true // a failed refresh keeps the stale entry
+		next(rec, r2, &st)
+		if rec.intercepted && rec.status == http.StatusNotModified {
+			if ne := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl); ne != nil {
+				p.store(ctx, key, ne)
+			}
+			return
+		}
+		if !rec.intercepted {
+			rec.finish()
+		}
+	}()
+}
+
+// store writes e at key. It is the only writer of entries.
+func (p *Policy) store(ctx context.Context, key Key, e *Entry) {
+	if err := p.backend.Set(ctx, key.String(), key.URLKey(), e, e.keepFor()); err != nil {
+		p.log.Warn("cache store failed", "route", p.route, "error", err)
+	}
+}
+
+// unsafe forwards a POST, PUT, PATCH or DELETE and, when it succeeds,
+// drops the cached answers of its URL and of the Location and
+// Content-Location it names on the same host (RFC 9111 §4.4).
+func (p *Policy) unsafe(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler) {
+	sw := &statusWriter{ResponseWriter: w}
+	next(sw, r, s)
+	if sw.status == 0 || sw.status >= 400 {
+		return
+	}
+	ctx := context.WithoutCancel(r.Context())
+	host := router.NormalizeHost(r.Host)
+	p.invalidate(ctx, Key{Host: host, Path: p.path(r, s)})
+	for _, name := range []string{"Location", "Content-Location"} {
+		if v := sw.Header().Get(name); v != "" {
+			if u, err := r.URL.Parse(v); err == nil && (u.Host == "" || router.NormalizeHost(u.Host) == host) {
+				p.invalidate(ctx, Key{Host: host, Path: u.EscapedPath()})
+			}
+		}
+	}
+}
+
+func (p *Policy) invalidate(ctx context.Context, k Key) {
+	if err := p.backend.InvalidateURL(ctx, k.URLKey()); err != nil {
+		p.log.Warn("cache invalidation failed", "route", p.route, "error", err)
+	}
+}
+
+// setStatus adds this cache's Cache-Status member after any an upstream
+// cache added: RFC 9211 §2 lists caches from the origin towards the client.
+func setStatus(h http.Header, v string) {
+	if prev := h["Cache-Status"]; len(prev) > 0 {
+		h["Cache-Status"] = []string{strings.Join(prev, ", ") + ", " + v}
+		return
+	}
+	h["Cache-Status"] = []string{v}
+}
+
+// Route is the route this policy caches for.
+func (p *Policy) Route() string { return p.route }
+
+// Backend is where this policy keeps its entries.
+func (p *Policy) Backend() Backend { return p.backend }
+
+// QueryForms are the stored forms a request query may have under this
+// policy, for purging one URL.
+func (p *Policy) QueryForms(raw string) []string {
+	return []string{p.queryKey(raw)}
+}
+
+// unkeyedOverrides are request headers some frameworks read to rewrite
+// the URL or host they answer for. They are not in the key, so one
+// client's value could shape the answer stored for everyone (cache
+// poisoning); on a cached route they are removed before the upstream sees
+// them, unless the route lists them in `vary` (then they are keyed).
+// X-Forwarded-* from untrusted peers are already removed by the gateway.
+var unkeyedOverrides = []string{
+	"X-Original-Url", "X-Rewrite-Url", "X-Original-Host", "X-Host",
+	"X-Forwarded-Server", "X-Forwarded-Scheme", "X-Http-Host-Override",
+}
+
+func (p *Policy) dropUnkeyed(h http.Header) {
+	for _, k := range unkeyedOverrides {
+		if _, ok := h[k]; ok && !slices.Contains(p.vary, k) {
+			delete(h, k)
+		}
+	}
+}
