@@ -12,9 +12,21 @@ import (
 // same cost, so the answer time does not reveal which users exist.
 func (d *Directory) ByBasic(user, password string) *Consumer {
 	u, ok := d.byUser[user]
-	hash := u.hash
+	hash, dummy := u.hash, d.dummyHash
 	if !ok {
-		hash = d.dummyHash
+		// Runtime users come second; one whose consumer's name the
+		// config took counts as unknown (config wins).
+		if ix := d.runtime(); ix != nil {
+			if ru, rok := ix.byUser[user]; rok && d.byName[ru.consumer.Name] == nil {
+				u, ok, hash = ru, true, ru.hash
+			}
+			if dummy == nil || ix.dummyHash != nil && hashCost(ix.dummyHash) > hashCost(dummy) {
+				dummy = ix.dummyHash // the higher cost of the two
+			}
+		}
+	}
+	if !ok {
+		hash = dummy
 		if hash == nil {
 			return nil // no basic users at all: nothing to reveal
 		}
@@ -24,6 +36,11 @@ func (d *Directory) ByBasic(user, password string) *Consumer {
 		return nil
 	}
 	return u.consumer
+}
+
+func hashCost(h []byte) int {
+	c, _ := bcrypt.Cost(h)
+	return c
 }
 
 // bcryptCost reads the cost of a bcrypt hash.

@@ -12,31 +12,45 @@ func (d *Directory) ByCertificate(cert *x509.Certificate) *Consumer {
 	if cert == nil {
 		return nil
 	}
-	if len(d.bySubject) > 0 {
-		if c := d.bySubject[normalizeDN(cert.Subject.String())]; c != nil {
+	if c := certLookup(cert, d.bySubject, d.bySAN); c != nil {
+		return c
+	}
+	if ix := d.runtime(); ix != nil {
+		// Config wins: a runtime consumer shadowed by a config one of
+		// the same name is no one.
+		if c := certLookup(cert, ix.bySubject, ix.bySAN); c != nil && d.byName[c.Name] == nil {
 			return c
 		}
 	}
-	if len(d.bySAN) == 0 {
+	return nil
+}
+
+func certLookup(cert *x509.Certificate, bySubject, bySAN map[string]*Consumer) *Consumer {
+	if len(bySubject) > 0 {
+		if c := bySubject[normalizeDN(cert.Subject.String())]; c != nil {
+			return c
+		}
+	}
+	if len(bySAN) == 0 {
 		return nil
 	}
 	for _, n := range cert.DNSNames {
-		if c := d.bySAN[normalizeSAN(n)]; c != nil {
+		if c := bySAN[normalizeSAN(n)]; c != nil {
 			return c
 		}
 	}
 	for _, n := range cert.EmailAddresses {
-		if c := d.bySAN[n]; c != nil {
+		if c := bySAN[n]; c != nil {
 			return c
 		}
 	}
 	for _, u := range cert.URIs {
-		if c := d.bySAN[u.String()]; c != nil {
+		if c := bySAN[u.String()]; c != nil {
 			return c
 		}
 	}
 	for _, ip := range cert.IPAddresses {
-		if c := d.bySAN[ip.String()]; c != nil {
+		if c := bySAN[ip.String()]; c != nil {
 			return c
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/portunus-gw/portunus/internal/config"
 )
@@ -22,6 +23,27 @@ import (
 type Consumer struct {
 	Name  string
 	Roles []string
+	// RateLimits are a runtime consumer's own limits (config consumers'
+	// limits are compiled from the config by the snapshot).
+	RateLimits []config.RateLimit
+	// Runtime is true for a consumer created through the admin API.
+	Runtime bool
+
+	derived atomic.Value
+}
+
+// Derived returns what build makes of c, building it once: the auth
+// package keeps a runtime consumer's identity here, so answering a request
+// with it allocates nothing.
+func (c *Consumer) Derived(build func(*Consumer) any) any {
+	if v := c.derived.Load(); v != nil {
+		return v
+	}
+	v := build(c)
+	if !c.derived.CompareAndSwap(nil, v) {
+		return c.derived.Load()
+	}
+	return v
 }
 
 // basicUser is one basic-auth login.
@@ -42,6 +64,52 @@ type Directory struct {
 	// at the highest cost configured, so a miss costs what a hit costs.
 	dummyHash []byte
 	list      []*Consumer
+	// live is the runtime consumers (admin API), consulted after the
+	// config ones; nil = none. Config wins every clash.
+	live *Live
+}
+
+// WithRuntime makes d consult the runtime consumers of l after its own.
+// Call it before d is shared.
+func (d *Directory) WithRuntime(l *Live) *Directory {
+	d.live = l
+	return d
+}
+
+// runtime is the current runtime index, or nil.
+func (d *Directory) runtime() *Index {
+	if d.live == nil {
+		return nil
+	}
+	return d.live.Load()
+}
+
+// ConfigHas, ConfigHasUser and ConfigHasIdentity report whether the
+// config file claims a name, a basic-auth username or a certificate
+// identity ("subject:DN" / "san:NAME" as Record.claims writes them).
+func (d *Directory) ConfigHas(name string) bool     { return d.byName[name] != nil }
+func (d *Directory) ConfigHasUser(user string) bool { _, ok := d.byUser[user]; return ok }
+func (d *Directory) ConfigHasIdentity(claim string) bool {
+	if v, ok := strings.CutPrefix(claim, "subject:"); ok {
+		return d.bySubject[v] != nil
+	}
+	if v, ok := strings.CutPrefix(claim, "san:"); ok {
+		return d.bySAN[v] != nil
+	}
+	if v, ok := strings.CutPrefix(claim, "user:"); ok {
+		return d.ConfigHasUser(v)
+	}
+	return false
+}
+
+// RuntimeRateLimits are the own rate limits of the runtime consumer
+// called name, unless a config consumer has that name (config wins).
+func (d *Directory) RuntimeRateLimits(name string) []config.RateLimit {
+	ix := d.runtime()
+	if ix == nil || d.byName[name] != nil {
+		return nil
+	}
+	return ix.RateLimits(name)
 }
 
 // New builds the directory from config. It refuses what validation cannot
@@ -125,15 +193,24 @@ func keyHash(k string) ([sha256.Size]byte, error) {
 	return sha256.Sum256([]byte(k)), nil
 }
 
-// ByName returns the consumer called name, or nil.
-func (d *Directory) ByName(name string) *Consumer { return d.byName[name] }
+// ByName returns the consumer called name, or nil: config first, then
+// runtime.
+func (d *Directory) ByName(name string) *Consumer {
+	if c := d.byName[name]; c != nil {
+		return c
+	}
+	if ix := d.runtime(); ix != nil {
+		return ix.byName[name]
+	}
+	return nil
+}
 
 // All returns every consumer in config order; the caller must not modify
 // the slice.
 func (d *Directory) All() []*Consumer { return d.list }
 
-// HasAPIKeys, HasBasic and HasCertificates say whether any consumer has a
-// credential of that kind.
+// HasAPIKeys, HasBasic and HasCertificates say whether any config
+// consumer has a credential of that kind.
 func (d *Directory) HasAPIKeys() bool      { return len(d.byKeyHash) > 0 }
 func (d *Directory) HasBasic() bool        { return len(d.byUser) > 0 }
 func (d *Directory) HasCertificates() bool { return len(d.bySubject)+len(d.bySAN) > 0 }
@@ -156,5 +233,20 @@ func (d *Directory) ByAPIKey(key string) *Consumer {
 	} else {
 		sum = sha256.Sum256([]byte(key))
 	}
-	return d.byKeyHash[sum]
+	if c := d.byKeyHash[sum]; c != nil {
+		return c
+	}
+	ix := d.runtime()
+	if ix == nil {
+		return nil
+	}
+	// A runtime consumer whose name the config took is not this one: the
+	// config consumer wins, and the runtime one's keys grant nothing.
+	if c := ix.byAPIKeyHash(&sum); c != nil && d.byName[c.Name] == nil {
+		return c
+	}
+	return nil
 }
+
+// hashKey is the SHA-256 of a presented or issued key.
+func hashKey(key string) [sha256.Size]byte { return sha256.Sum256([]byte(key)) }

@@ -31,6 +31,7 @@ const (
 	Forbidden           Code = "forbidden"
 	RateLimited         Code = "rate-limited"
 	NotFound            Code = "not-found"
+	Conflict            Code = "conflict"
 	Internal            Code = "internal"
 )
 
@@ -55,6 +56,7 @@ var catalog = map[Code]info{
 	Forbidden:           {http.StatusForbidden, "Forbidden"},
 	RateLimited:         {http.StatusTooManyRequests, "Too many requests"},
 	NotFound:            {http.StatusNotFound, "Not found"},
+	Conflict:            {http.StatusConflict, "Conflict"},
 	Internal:            {http.StatusInternalServerError, "Internal error"},
 }
 

@@ -3,7 +3,16 @@ package ratelimit
 import (
 	"net/http"
 	"strconv"
+	"unsafe"
 )
+
+// headerAlloc holds the four header values and the bytes they view: a
+// typical RateLimit field ("name";r=N;t=N for one or two limits) and the
+// numbers fit in buf.
+type headerAlloc struct {
+	vals [4]string
+	buf  [160]byte
+}
 
 // writeHeaders sets RateLimit-Policy, RateLimit and the RateLimit-Limit,
 // -Remaining and -Reset trio for the limit closest to refusing (the
@@ -44,8 +53,18 @@ func writeHeaders(h http.Header, set *limitSet, decs []decision, refused int) {
 	b = strconv.AppendInt(b, int64(decs[closest].d.Remaining), 10)
 	remEnd := len(b)
 	b = strconv.AppendInt(b, resetSeconds(&decs[closest]), 10)
-	all := string(b)
-	vals := make([]string, 4)
+	a := &headerAlloc{}
+	var all string
+	if len(b) <= len(a.buf) {
+		// The bytes are copied once into the allocation that also holds
+		// the value slice, and never written again: strings may view
+		// them. One allocation per request instead of two.
+		n := copy(a.buf[:], b)
+		all = unsafe.String(&a.buf[0], n)
+	} else {
+		all = string(b)
+	}
+	vals := a.vals[:]
 	vals[0] = all[:rlEnd]
 	vals[1] = set.limits[closest].quotaStr
 	vals[2] = all[rlEnd:remEnd]

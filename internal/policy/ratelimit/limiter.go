@@ -34,6 +34,7 @@ const (
 type limiter struct {
 	base       *limitSet
 	consumers  map[string]*limitSet // overrides by consumer name
+	dyn        *dynamicSets         // runtime consumers' overrides; nil = none
 	store      store.Store
 	failClosed bool
 	now        func() time.Time
@@ -57,7 +58,11 @@ func (l *limiter) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	if s.Consumer != "" && l.consumers != nil {
 		if cs, ok := l.consumers[s.Consumer]; ok {
 			set = cs
+		} else if l.dyn != nil {
+			set = l.dyn.get(s.Consumer, set)
 		}
+	} else if s.Consumer != "" && l.dyn != nil {
+		set = l.dyn.get(s.Consumer, set)
 	}
 	var inline [inlineLimits]decision
 	decs := inline[:0]

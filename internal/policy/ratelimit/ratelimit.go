@@ -27,6 +27,10 @@ type Options struct {
 	// Consumers are per-consumer overrides (consumers[].rate_limits) by
 	// consumer name: they replace Limits for that consumer.
 	Consumers map[string][]config.RateLimit
+	// Lookup finds the own limits of a consumer Consumers does not name
+	// (runtime consumers, which change without a reload); nil = none.
+	// It is called per request and must not block.
+	Lookup func(consumer string) []config.RateLimit
 	// Store holds the buckets (memory or redis).
 	Store store.Store
 	// OnError is store.on_error: fail_open (also "") or fail_closed.
@@ -129,6 +133,9 @@ func New(o Options) (pipeline.Middleware, error) {
 			}
 			l.consumers[name] = set
 		}
+	}
+	if o.Lookup != nil {
+		l.dyn = &dynamicSets{route: o.Route, lookup: o.Lookup, metrics: o.Metrics}
 	}
 	l.fb.attach(l)
 	return l.middleware, nil
