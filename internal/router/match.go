@@ -205,6 +205,9 @@ func (s *search[T]) accept(r *route[T]) bool {
 			return false
 		}
 	}
+	if r.mediaType != "" && !acceptsMediaType(s.req.Header["Accept"], r.mediaType) {
+		return false
+	}
 	if s.collect {
 		s.allowed = append(s.allowed, r.allowed...)
 		return false
@@ -247,6 +250,29 @@ func hasValue(vals []string, want string) bool {
 	for _, v := range vals {
 		if v == want {
 			return true
+		}
+	}
+	return false
+}
+
+// acceptsMediaType reports whether one of the media ranges in the Accept
+// values is want (lower-case type/subtype), ignoring parameters, spaces and
+// case. It scans in place: no allocation.
+func acceptsMediaType(vals []string, want string) bool {
+	for _, v := range vals {
+		for v != "" {
+			item := v
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				item, v = v[:i], v[i+1:]
+			} else {
+				v = ""
+			}
+			if i := strings.IndexByte(item, ';'); i >= 0 {
+				item = item[:i]
+			}
+			if strings.EqualFold(strings.TrimSpace(item), want) {
+				return true
+			}
 		}
 	}
 	return false

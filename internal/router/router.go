@@ -32,6 +32,11 @@ type Route[T any] struct {
 	// Headers must all be present with exactly these values (any one of a
 	// repeated header's values). Names are case-insensitive.
 	Headers map[string]string
+	// MediaType (lower-case "type/subtype", e.g.
+	// "application/vnd.shop.v2+json") must be one of the media ranges the
+	// request's Accept header lists, parameters ignored; it counts as one
+	// more header constraint. Empty: Accept is not looked at.
+	MediaType string
 	// Value is returned in Match.Value.
 	Value T
 }
@@ -86,7 +91,8 @@ type route[T any] struct {
 	otherMethods []string // methods outside the mask
 	allowed      []string // sorted, HEAD added where GET is: for Allowed
 	headers      []headerMatch
-	constraints  int      // methods constraint (0/1) + number of headers
+	mediaType    string   // "" = any Accept
+	constraints  int      // methods constraint (0/1) + number of headers (+1 for mediaType)
 	paramNames   []string // {param} names in path order
 	re           *regexp.Regexp
 	reGroups     []reGroup
@@ -285,6 +291,10 @@ func compileRoute[T any](i int, rc *Route[T], regexRank map[string]int, fail fun
 		}
 	}
 	r.constraints += len(r.headers)
+	if rc.MediaType != "" {
+		r.mediaType = strings.ToLower(rc.MediaType)
+		r.constraints++
+	}
 	return r, k, failed
 }
 
