@@ -40,6 +40,9 @@ type Server struct {
 	tokenHash [32]byte
 	hasToken  bool
 	opts      Options
+	// static are path prefixes of data-free files (the dashboard) that
+	// need no token; the loopback rule still applies without one.
+	static []string
 }
 
 // New builds the admin handler with its built-in endpoints.
@@ -71,6 +74,20 @@ func New(o Options) *Server {
 // "POST /api/v1/reload"). Every endpoint but health is protected.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// HandleStatic serves h for GET and HEAD under prefix (ending in "/"),
+// without the token: a browser navigation cannot send a bearer header, so
+// files that hold no data (the dashboard, which then calls the protected
+// API with the token) are served to any client the listener serves.
+// Without a token only loopback clients are served, as everywhere.
+func (s *Server) HandleStatic(prefix string, h http.Handler) {
+	s.static = append(s.static, prefix)
+	s.mux.Handle("GET "+prefix, h)
+	s.mux.Handle("GET "+strings.TrimSuffix(prefix, "/"), http.RedirectHandler(prefix, http.StatusMovedPermanently))
+}
+
+// TokenRequired reports whether protected endpoints need the bearer token.
+func (s *Server) TokenRequired() bool { return s.hasToken }
+
 // ServeHTTP checks access, then dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.allowed(r) {
@@ -86,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) allowed(r *http.Request) bool {
-	public := s.opts.PublicHealth && isPublicPath(r.URL.Path)
+	public := (s.opts.PublicHealth && isPublicPath(r.URL.Path)) || s.isStatic(r)
 	if !s.hasToken {
 		// No token: loopback only, for everything.
 		return isLoopback(r.RemoteAddr)
@@ -103,6 +120,18 @@ func (s *Server) allowed(r *http.Request) bool {
 	// the length of the presented token.
 	got := sha256.Sum256([]byte(auth[len(prefix):]))
 	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
+}
+
+func (s *Server) isStatic(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, p := range s.static {
+		if strings.HasPrefix(r.URL.Path, p) || r.URL.Path == strings.TrimSuffix(p, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 func isPublicPath(p string) bool {

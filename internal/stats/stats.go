@@ -218,6 +218,8 @@ type Result struct {
 	Step      string   `json:"step"`
 	Routes    []Series `json:"routes"`
 	Upstreams []Series `json:"upstreams"`
+	// All merges every route series: the gateway as a whole.
+	All Series `json:"all"`
 }
 
 // Steps are the step sizes a query may use.
@@ -229,7 +231,9 @@ var Steps = []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, time
 func (r *Ring) Query(window, step time.Duration) Result {
 	end := r.now().Unix()
 	res := Result{End: end, Window: window.String(), Step: step.String()}
-	res.Routes = query(*r.routes.Load(), end, window, step)
+	routes := *r.routes.Load()
+	res.Routes = query(routes, end, window, step)
+	res.All = summarizeAll(routes, end, window, step)
 	res.Upstreams = query(*r.upstreams.Load(), end, window, step)
 	return res
 }

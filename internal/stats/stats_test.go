@@ -252,3 +252,54 @@ func BenchmarkQuery(b *testing.B) {
 		_ = r.Query(MaxWindow, time.Second)
 	}
 }
+
+func TestQueryAllMergesHistograms(t *testing.T) {
+	t.Parallel()
+	const start = 1_700_000_000
+	r, clk := newTestRing(start)
+	fast, slow := r.Route("fast"), r.Route("slow")
+	// 98 fast requests and 2 slow ones in one second: the merged p99 must
+	// reach the slow bucket and the merged p50 stay in the fast one, which
+	// no average of the two routes' own percentiles would give.
+	for i := 0; i < 98; i++ {
+		fast.Record(start, time.Millisecond, false)
+	}
+	slow.Record(start, 500*time.Millisecond, true)
+	slow.Record(start, 500*time.Millisecond, false)
+	r.Upstream("up").Record(start, time.Second, true)
+	clk.sec.Store(start)
+	all := r.Query(5*time.Second, time.Second).All
+	if all.Name != AllRoutes || len(all.Points) != 5 {
+		t.Fatalf("all = %q with %d points; want %q with 5", all.Name, len(all.Points), AllRoutes)
+	}
+	p := all.Points[4]
+	if p.Requests != 100 || p.Errors != 1 || p.ErrorRate != 0.01 {
+		t.Errorf("last point = %+v; want 100 requests, 1 error (upstream series not counted)", p)
+	}
+	if p.P50 <= 0.8 || p.P50 > 1.6 {
+		t.Errorf("p50 = %v ms; want in the 1ms bucket (0.8, 1.6]", p.P50)
+	}
+	if p.P99 <= 409.6 || p.P99 > 819.2 {
+		t.Errorf("p99 = %v ms; want in the 500ms bucket (409.6, 819.2]", p.P99)
+	}
+	if all.Totals.Requests != 100 {
+		t.Errorf("totals = %+v; want 100 requests", all.Totals)
+	}
+}
+
+// BenchmarkQueryDashboard is the dashboard's poll: 5 minutes in 5-second
+// steps, 20 busy routes, with the merged series.
+func BenchmarkQueryDashboard(b *testing.B) {
+	r := New(nil)
+	sec := time.Now().Unix()
+	for i := 0; i < 20; i++ {
+		rec := r.Route(string(rune('a' + i)))
+		for s := int64(0); s < 300; s++ {
+			rec.Record(sec-s, time.Millisecond, false)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Query(5*time.Minute, 5*time.Second)
+	}
+}
