@@ -225,6 +225,8 @@ func printExplanation(w io.Writer, ex *gateway.Explanation) {
 		switch a.Kind {
 		case "respond":
 			fmt.Fprintf(w, "action:    respond %d\n", a.Status)
+		case "aggregate":
+			printAggregate(w, a.Aggregate)
 		case "proxy":
 			fmt.Fprintf(w, "action:    proxy to upstream %s (targets: %s)\n", a.Upstream, strings.Join(a.Targets, ", "))
 			if u := a.UpstreamRequest; u != nil {

@@ -4,6 +4,7 @@
 //	portunus validate -c portunus.yaml
 //	portunus explain -c portunus.yaml [--json] [--client-ip IP] METHOD URL [-H 'Name: value' ...]
 //	portunus hash-key KEY
+//	portunus consumers [--admin URL] [--token T] list|get|create|delete|keys ...
 //	portunus version
 //
 // Exit codes: 0 success; 1 invalid config (or, for explain, no matching
@@ -30,6 +31,7 @@ Usage:
   portunus explain -c FILE [--json] [--client-ip IP] METHOD URL [-H 'Name: value' ...]
                                 show which route a request matches and what would happen
   portunus hash-key KEY         print the sha256: form of an API key for the config
+  portunus consumers ...        manage runtime consumers and keys through a running instance's admin API
   portunus version              print version, commit and Go version
 
 Exit codes: 0 success; 1 invalid config (explain: no route matches); 2 usage error or unreadable file.
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(args[1:], stdout, stderr)
 	case "hash-key":
 		return cmdHashKey(args[1:], stdout, stderr)
+	case "consumers":
+		return cmdConsumers(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":

@@ -66,7 +66,7 @@ func (m *apiKey) Authenticate(r *http.Request, _ *pipeline.State) (*Identity, er
 	if c == nil {
 		return nil, errUnknownKey
 	}
-	return m.ids[c], nil
+	return m.ids.of(c), nil
 }
 
 // extract finds the key: the header first, then the query parameter when

@@ -58,7 +58,7 @@ func (m *basic) Authenticate(r *http.Request, _ *pipeline.State) (*Identity, err
 	if c == nil {
 		return nil, errBadPassword
 	}
-	return m.ids[c], nil
+	return m.ids.of(c), nil
 }
 
 // parseBasic reads an Authorization value. ok is false when the scheme is

@@ -10,7 +10,21 @@ type identities map[*consumers.Consumer]*Identity
 func newIdentities(dir *consumers.Directory) identities {
 	ids := identities{}
 	for _, c := range dir.All() {
-		ids[c] = &Identity{Consumer: c.Name, Roles: c.Roles[:len(c.Roles):len(c.Roles)]}
+		ids[c] = identityOf(c).(*Identity)
 	}
 	return ids
+}
+
+// of is c's identity: prebuilt for a config consumer; for a runtime one
+// (admin API) built once and kept on the consumer, which is replaced
+// whenever it changes.
+func (ids identities) of(c *consumers.Consumer) *Identity {
+	if id := ids[c]; id != nil {
+		return id
+	}
+	return c.Derived(identityOf).(*Identity)
+}
+
+func identityOf(c *consumers.Consumer) any {
+	return &Identity{Consumer: c.Name, Roles: c.Roles[:len(c.Roles):len(c.Roles)]}
 }

@@ -46,7 +46,7 @@ func (m *mtls) Authenticate(r *http.Request, _ *pipeline.State) (*Identity, erro
 	if c == nil {
 		return nil, errCertUnknown
 	}
-	return m.ids[c], nil
+	return m.ids.of(c), nil
 }
 
 // Hide does nothing: the certificate is not forwarded.

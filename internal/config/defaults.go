@@ -15,6 +15,7 @@ const (
 	DefaultMaxURIBytes          = Size(8192)
 	DefaultMaxConcurrentStreams = 250
 	DefaultCacheMaxBytes        = Size(256 << 20)
+	DefaultCacheMaxObjectBytes  = Size(8 << 20)
 	DefaultRouteTimeout         = Duration(60 * time.Second)
 	DefaultMaxBodyBytes         = Size(10 << 20)
 	DefaultHSTSMaxAge           = Duration(365 * 24 * time.Hour)
@@ -122,6 +123,9 @@ func (c *Config) applyDefaults() {
 
 func upstreamDefaults(u *Upstream) {
 	setDefault(&u.Balancer, "round_robin")
+	if u.Balancer == "consistent_hash" {
+		setDefault(&u.HashOn, "ip")
+	}
 	setDefault(&u.Protocol, "auto")
 	for j := range u.Targets {
 		setDefault(&u.Targets[j].Weight, 1)
@@ -188,6 +192,7 @@ func routeDefaults(i int, r *Route) {
 	}
 	if ca := p.Cache; ca != nil {
 		setDefault(&ca.Query, "keep")
+		setDefault(&ca.MaxObjectBytes, DefaultCacheMaxObjectBytes)
 	}
 	if m := p.Mirror; m != nil {
 		setDefault(&m.Percent, 100)

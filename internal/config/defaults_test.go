@@ -219,10 +219,9 @@ func TestUpstreamRefForms(t *testing.T) {
 	if got := c.Routes[0].Upstream; got.Name != "app" || got.Split != nil {
 		t.Errorf("upstream = %+v; want Name app", got)
 	}
-	// The split form decodes; using it is refused only as "not supported".
+	// The split form decodes; each name is checked where written.
 	lines := parseErrors(t, base+`routes: [{match: {path: /}, upstream: [{name: app, weight: 1}, {name: nope, weight: 1}]}]`, noEnv)
 	want := []string{
-		`test.yaml:4:29: routes[0].upstream: a weighted upstream list is not supported by this version of Portunus yet (planned: traffic splitting)`,
 		`test.yaml:4:71: routes[0].upstream[1].name: unknown upstream "nope"`,
 	}
 	if !slices.Equal(lines, want) {

@@ -200,6 +200,7 @@ func (c *Config) resolvePaths() {
 	if p := &c.Observability.AccessLog.Path; !isSpecialLogPath(*p) {
 		abs(p)
 	}
+	abs(&c.Store.ConsumersFile) // written, not watched: not an input file
 }
 
 // isSpecialLogPath reports the access-log destinations that are not files.

@@ -145,6 +145,10 @@ type Store struct {
 	// OnError is what happens while the store is unreachable: fail_open
 	// (default; the local in-memory limiter decides) or fail_closed (503).
 	OnError string `yaml:"on_error" json:"on_error,omitempty" jsonschema:"enum=fail_open,enum=fail_closed"`
+	// ConsumersFile is the embedded database (bbolt) holding consumers
+	// created through the admin API, with the memory backend. Empty: the
+	// admin API refuses to create them. Redis keeps them in Redis.
+	ConsumersFile string `yaml:"consumers_file" json:"consumers_file,omitempty"`
 }
 
 // MemoryStore configures the in-process store.
@@ -242,6 +246,14 @@ type Target struct {
 type Discovery struct {
 	// DNSSRV is an SRV name whose records become targets.
 	DNSSRV string `yaml:"dns_srv" json:"dns_srv,omitempty"`
+	// Resolver is the DNS server (host:port) asked; default: the
+	// nameservers of /etc/resolv.conf.
+	Resolver string `yaml:"resolver" json:"resolver,omitempty"`
+	// MinTTL and MaxTTL bound how often names are re-resolved: on the
+	// records' TTL, but at most every min_ttl (default 1s) and at least
+	// every max_ttl (default 5m).
+	MinTTL Duration `yaml:"min_ttl" json:"min_ttl,omitempty"`
+	MaxTTL Duration `yaml:"max_ttl" json:"max_ttl,omitempty"`
 }
 
 // HealthCheck configures active health checks.
@@ -414,10 +426,14 @@ type Route struct {
 	Upstream *UpstreamRef `yaml:"upstream" json:"upstream,omitempty"`
 	// StickyBy keeps a client on one side of a weighted split: consumer,
 	// ip or header:NAME.
-	StickyBy  string     `yaml:"sticky_by" json:"sticky_by,omitempty"`
-	Rewrite   *Rewrite   `yaml:"rewrite" json:"rewrite,omitempty"`
-	Aggregate *Aggregate `yaml:"aggregate" json:"aggregate,omitempty"`
-	Respond   *Respond   `yaml:"respond" json:"respond,omitempty"`
+	StickyBy string   `yaml:"sticky_by" json:"sticky_by,omitempty"`
+	Rewrite  *Rewrite `yaml:"rewrite" json:"rewrite,omitempty"`
+	// RequestTransform and ResponseTransform reshape proxied and
+	// aggregated traffic. Absent: untouched.
+	RequestTransform  *RequestTransform  `yaml:"request_transform" json:"request_transform,omitempty"`
+	ResponseTransform *ResponseTransform `yaml:"response_transform" json:"response_transform,omitempty"`
+	Aggregate         *Aggregate         `yaml:"aggregate" json:"aggregate,omitempty"`
+	Respond           *Respond           `yaml:"respond" json:"respond,omitempty"`
 }
 
 // Match says which requests a route takes.
@@ -435,6 +451,11 @@ type Match struct {
 	Methods []string `yaml:"methods" json:"methods,omitempty"`
 	// Headers must all be present with exactly these values.
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// MediaType must be one of the media ranges of the request's Accept
+	// header (parameters and case ignored), e.g.
+	// application/vnd.shop.v2+json: versioning by media type. Absent:
+	// Accept is not looked at.
+	MediaType string `yaml:"media_type" json:"media_type,omitempty"`
 }
 
 // UpstreamRef names the upstream(s) of a proxy route.
@@ -457,6 +478,43 @@ type Rewrite struct {
 	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix,omitempty"`
 	// Path replaces the path; {param} values are re-escaped.
 	Path string `yaml:"path" json:"path,omitempty"`
+	// Regex (RE2) is matched against the escaped path and the match is
+	// replaced by Replace ($1, ${name} refer to groups); applied before
+	// strip_prefix. Absent: no regex rewrite.
+	Regex   string `yaml:"regex" json:"regex,omitempty"`
+	Replace string `yaml:"replace" json:"replace,omitempty"`
+}
+
+// RequestTransform edits the request before the action.
+type RequestTransform struct {
+	// Method replaces the request method sent upstream. Absent: unchanged.
+	Method string `yaml:"method" json:"method,omitempty"`
+	// Query edits the query string sent upstream.
+	Query *QueryRules `yaml:"query" json:"query,omitempty"`
+}
+
+// QueryRules edit query parameters, in the order rename, remove, set, add.
+type QueryRules struct {
+	// Rename: old name -> new name (every value moves).
+	Rename map[string]string `yaml:"rename" json:"rename,omitempty"`
+	Remove []string          `yaml:"remove" json:"remove,omitempty"`
+	// Set replaces every value; Add appends one. Values are templates
+	// ({consumer}, {param.id}, {header.X}, ...).
+	Set map[string]string `yaml:"set" json:"set,omitempty"`
+	Add map[string]string `yaml:"add" json:"add,omitempty"`
+}
+
+// ResponseTransform edits the answer after the action.
+type ResponseTransform struct {
+	// StatusMap replaces answer statuses: {"404": 204}.
+	StatusMap map[string]int `yaml:"status_map" json:"status_map,omitempty"`
+	// Allow keeps only these (dotted) JSON fields; Deny removes them. At
+	// most one of the two. Only JSON answers are touched.
+	Allow []string `yaml:"allow_fields" json:"allow_fields,omitempty"`
+	Deny  []string `yaml:"deny_fields" json:"deny_fields,omitempty"`
+	// MaxBodyBytes bounds a JSON answer that is filtered; a larger one is
+	// refused with 502 rather than sent unfiltered. Default 1MiB.
+	MaxBodyBytes Size `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
 }
 
 // Allow restricts authenticated clients.
@@ -499,6 +557,13 @@ type Cache struct {
 	Vary        []string `yaml:"vary" json:"vary,omitempty"`
 	Query       string   `yaml:"query" json:"query,omitempty" jsonschema:"enum=keep,enum=sort,enum=ignore"`
 	IgnoreQuery []string `yaml:"ignore_query" json:"ignore_query,omitempty"`
+	// HonorClientNoCache lets a client's Cache-Control no-cache, max-age=0
+	// or no-store skip the stored answer. Default false: clients cannot
+	// force traffic to the upstream.
+	HonorClientNoCache bool `yaml:"honor_client_no_cache" json:"honor_client_no_cache,omitempty"`
+	// MaxObjectBytes bounds one stored answer's body; larger answers are
+	// streamed unstored. Default 8MiB.
+	MaxObjectBytes Size `yaml:"max_object_bytes" json:"max_object_bytes,omitempty"`
 }
 
 // CORS configures cross-origin resource sharing.
@@ -550,21 +615,33 @@ type Hedge struct {
 
 // Deprecated marks a route as deprecated.
 type Deprecated struct {
+	// Since is when the route was (or will be) deprecated, RFC 3339; it
+	// becomes the Deprecation header. Absent: "@0" (deprecated, no date).
+	Since string `yaml:"since" json:"since,omitempty"`
+	// Sunset is when the route stops answering, RFC 3339 (Sunset header).
 	Sunset string `yaml:"sunset" json:"sunset,omitempty"`
-	Link   string `yaml:"link" json:"link,omitempty"`
+	// Link is the migration guide (Link rel="deprecation" and "sunset").
+	Link string `yaml:"link" json:"link,omitempty"`
 }
 
 // Aggregate composes several upstream calls into one JSON answer.
 type Aggregate struct {
-	Timeout  Duration           `yaml:"timeout" json:"timeout,omitempty"`
-	Backends []AggregateBackend `yaml:"backends" json:"backends"`
+	// Timeout bounds the whole fan-out (504 after). Default 10s, and
+	// never more than the route's timeout.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// MaxBackendBytes bounds one backend's answer; a larger one is that
+	// backend's failure. Default 1MiB.
+	MaxBackendBytes Size               `yaml:"max_backend_bytes" json:"max_backend_bytes,omitempty"`
+	Backends        []AggregateBackend `yaml:"backends" json:"backends"`
 }
 
 // AggregateBackend is one call of an aggregate.
 type AggregateBackend struct {
-	Upstream string   `yaml:"upstream" json:"upstream"`
-	Path     string   `yaml:"path" json:"path"`
-	As       string   `yaml:"as" json:"as,omitempty"`
+	Upstream string `yaml:"upstream" json:"upstream"`
+	Path     string `yaml:"path" json:"path"`
+	As       string `yaml:"as" json:"as,omitempty"`
+	// Fields keeps only these fields of the answer: "name", or
+	// "name:new_name" to rename. Absent: keep all.
 	Fields   []string `yaml:"fields" json:"fields,omitempty"`
 	Optional bool     `yaml:"optional" json:"optional,omitempty"`
 	After    string   `yaml:"after" json:"after,omitempty"`

@@ -15,23 +15,7 @@ var unsupported = []struct {
 	planned string // the work that will bring it
 	what    string // how the message names it; default: the quoted key
 	find    func(c *Config, found func(path string))
-}{
-	{"<policies>.cache", "response caching", "", policyKey("cache", func(p *RoutePolicies) bool { return p.Cache != nil })},
-	{"<policies>.mirror", "traffic mirroring", "", policyKey("mirror", func(p *RoutePolicies) bool { return p.Mirror != nil })},
-	{"<policies>.hedge", "request hedging", "", policyKey("hedge", func(p *RoutePolicies) bool { return p.Hedge != nil })},
-	{"<policies>.deprecated", "deprecation headers", "", policyKey("deprecated", func(p *RoutePolicies) bool { return p.Deprecated != nil })},
-	{"routes[].aggregate", "aggregation", "", routeKey("aggregate", func(r *Route) bool { return r.Aggregate != nil })},
-	{"routes[].sticky_by", "traffic splitting", "", routeKey("sticky_by", func(r *Route) bool { return r.StickyBy != "" })},
-	{"routes[].upstream (weighted list)", "traffic splitting", "a weighted upstream list", routeKey("upstream", func(r *Route) bool { return r.Upstream != nil && r.Upstream.Split != nil })},
-	{"upstreams[].balancer", "load balancing", "", upstreamKey("balancer", func(u *Upstream) bool { return u.Balancer != "" && u.Balancer != "round_robin" })},
-	{"upstreams[].hash_on", "load balancing", "", upstreamKey("hash_on", func(u *Upstream) bool { return u.HashOn != "" })},
-	{"upstreams[].discovery.dns_srv", "service discovery", "", upstreamKey("discovery.dns_srv", func(u *Upstream) bool { return u.Discovery.DNSSRV != "" })},
-	{"upstreams[].health_check", "health checks", "", upstreamKey("health_check", func(u *Upstream) bool { return u.HealthCheck != nil })},
-	{"upstreams[].passive_health", "health checks", "", upstreamKey("passive_health", func(u *Upstream) bool { return u.PassiveHealth != nil })},
-	{"upstreams[].circuit_breaker", "circuit breaking", "", upstreamKey("circuit_breaker", func(u *Upstream) bool { return u.CircuitBreaker != nil })},
-	{"upstreams[].retries", "retries", "", upstreamKey("retries", func(u *Upstream) bool { return u.Retries != nil })},
-	{"upstreams[].max_connections", "connection limits", "", upstreamKey("max_connections", func(u *Upstream) bool { return u.MaxConnections > 0 })},
-}
+}{}
 
 // unsupported reports every use of a key in the table above, where written.
 func (v *validator) unsupported() {

@@ -237,6 +237,9 @@ func (v *validator) store() {
 	if r.Cluster && r.DB != 0 {
 		v.add("store.redis.db", "redis cluster has only db 0")
 	}
+	if s.Backend == "redis" && s.ConsumersFile != "" {
+		v.add("store.consumers_file", "consumers_file is for the memory backend; with redis, runtime consumers live in Redis")
+	}
 }
 
 func (v *validator) observability() {

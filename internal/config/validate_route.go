@@ -68,8 +68,14 @@ func (v *validator) route(p string, r *Route) {
 	if rw := r.Rewrite; rw != nil {
 		v.rewrite(p+".rewrite", rw, r.Match, params)
 	}
+	v.transforms(p, r)
 	if a := r.Aggregate; a != nil {
 		v.aggregate(p+".aggregate", a, params)
+		for k, m := range r.Match.Methods {
+			if m != "GET" && m != "HEAD" {
+				v.add(joinIndex(p+".match.methods", k), "an aggregate route answers GET and HEAD only, not %s", m)
+			}
+		}
 	}
 	if rs := r.Respond; rs != nil {
 		if rs.Status != 0 && (rs.Status < 100 || rs.Status > 599) || rs.Status == 0 && v.written(p+".respond.status") {
@@ -281,7 +287,27 @@ func (v *validator) aggregate(p string, a *Aggregate, params []string) {
 		if _, dup := as[b.As]; dup {
 			v.add(fmt.Sprintf("%s.backends[%d].as", p, j), "duplicate as %q", b.As)
 		}
+		if b.As == "query" || b.As == "param" || strings.ContainsAny(b.As, ".{}") {
+			v.add(fmt.Sprintf("%s.backends[%d].as", p, j), "as %q is reserved or has '.', '{' or '}' (templates could not name it)", b.As)
+		}
 		as[b.As] = j
+	}
+	for j, b := range a.Backends {
+		names := map[string]bool{}
+		for k, f := range b.Fields {
+			from, to, renamed := strings.Cut(f, ":")
+			if !renamed {
+				to = from
+			}
+			fp := fmt.Sprintf("%s.backends[%d].fields[%d]", p, j, k)
+			switch {
+			case from == "" || to == "" || strings.Contains(to, ":"):
+				v.add(fp, "invalid field %q: want \"name\" or \"name:new_name\"", f)
+			case names[to]:
+				v.add(fp, "two fields would be named %q", to)
+			}
+			names[to] = true
+		}
 	}
 	for j, b := range a.Backends {
 		bp := fmt.Sprintf("%s.backends[%d]", p, j)
@@ -303,8 +329,11 @@ func (v *validator) aggregate(p string, a *Aggregate, params []string) {
 		for _, ref := range templateRef.FindAllStringSubmatch(b.Path, -1) {
 			name, field, dotted := strings.Cut(ref[1], ".")
 			switch {
+			case !dotted && name == "consumer":
+			case dotted && name == "query" && field != "":
+			case dotted && name == "param" && slices.Contains(params, field):
 			case !dotted && !slices.Contains(params, name):
-				v.add(bp+".path", "{%s} is not a parameter of this route's match", name)
+				v.add(bp+".path", "{%s} is not a parameter of this route's match (placeholders: {param}, {param.NAME}, {query.NAME}, {consumer}, {AS.FIELD})", name)
 			case dotted && name != b.After:
 				v.add(bp+".path", "{%s.%s} needs after: %s (values come from the backend this one runs after)", name, field, name)
 			case dotted && field == "":
@@ -371,6 +400,11 @@ func (v *validator) policies(p string, rp *RoutePolicies) {
 		for i, h := range ca.Vary {
 			v.header(joinIndex(cp+".vary", i), h)
 		}
+		for i, q := range ca.IgnoreQuery {
+			if q == "" {
+				v.add(joinIndex(cp+".ignore_query", i), "must not be empty")
+			}
+		}
 	}
 	if co := rp.CORS; co != nil {
 		v.cors(p+".cors", co)
@@ -411,9 +445,16 @@ func (v *validator) policies(p string, rp *RoutePolicies) {
 		if h.After == 0 {
 			v.add(p+".hedge.after", "after is required and must be greater than 0")
 		}
-		v.nonNegative(p+".hedge.max", h.Max)
+		if h.Max < 0 || h.Max > 3 || h.Max == 0 && v.written(p+".hedge.max") {
+			v.add(p+".hedge.max", "max must be 1, 2 or 3 (extra attempts per request), got %d", h.Max)
+		}
 	}
 	if d := rp.Deprecated; d != nil {
+		if d.Since != "" {
+			if _, err := time.Parse(time.RFC3339, d.Since); err != nil {
+				v.add(p+".deprecated.since", "invalid time %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z", d.Since)
+			}
+		}
 		if d.Sunset != "" {
 			if _, err := time.Parse(time.RFC3339, d.Sunset); err != nil {
 				v.add(p+".deprecated.sunset", "invalid time %q: want RFC 3339, e.g. 2027-06-30T00:00:00Z", d.Sunset)

@@ -38,7 +38,10 @@ func registerAdminAPI(s *admin.Server, rt *Runtime) {
 	s.Handle("POST /api/v1/explain", http.HandlerFunc(rt.serveExplain))
 	s.Handle("POST /api/v1/cache/purge", http.HandlerFunc(rt.serveCachePurge))
 	s.Handle("GET /api/v1/stats", http.HandlerFunc(rt.serveStats))
+	s.Handle("GET /api/v1/deprecations", http.HandlerFunc(rt.serveDeprecations)) // adminapi_deprecations.go
 	registerQuotaAPI(s, rt)
+	registerDashboard(s)        // the dashboard at /ui/: adminapi_ui.go
+	registerConsumersAPI(s, rt) // runtime consumers and the audit trail: adminapi_consumers.go
 }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
@@ -83,17 +86,27 @@ type UpstreamStatus struct {
 	Targets      []TargetStatus `json:"targets"`
 }
 
-// TargetStatus is one target with its live state.
+// TargetStatus is one target with its live state (upstream_status.go).
 type TargetStatus struct {
 	URL      string `json:"url"`
 	Weight   int    `json:"weight"`
 	InFlight int64  `json:"in_flight"`
-	// Health is "unchecked" until health checks exist; then "healthy",
-	// "unhealthy" or "ejected".
+	// Health is "healthy", "unhealthy" (active checks), "ejected"
+	// (passive health) or "unknown" (no probe result: in rotation).
 	Health string `json:"health"`
-	// Breaker is "none" until circuit breakers exist; then "closed",
-	// "open" or "half_open".
+	// Breaker is "closed", "open" or "half_open".
 	Breaker string `json:"breaker"`
+	// LatencyMS is the answer latency moving average (0: no sample).
+	LatencyMS float64 `json:"latency_ms"`
+	// ConsecutiveFailures are failed attempts since the last success.
+	ConsecutiveFailures int64 `json:"consecutive_failures"`
+	// Ejections counts passive ejections.
+	Ejections int64 `json:"ejections"`
+	// EjectedUntil is set while the target is ejected.
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
+	// LastCheck is the last active probe; null before the first one or
+	// without health_check.
+	LastCheck *CheckStatus `json:"last_check"`
 }
 
 // UpstreamsAnswer is the body of GET /api/v1/upstreams.
@@ -116,16 +129,10 @@ func upstreamStatuses(snap *Snapshot) []UpstreamStatus {
 		if pool == nil {
 			continue
 		}
-		bal := u.Balancer
-		if bal == "" {
-			bal = "round_robin"
-		}
+		bal := pool.Balancer()
 		us := UpstreamStatus{Name: u.Name, Balancer: bal, PreserveHost: pool.PreserveHost(), Targets: []TargetStatus{}}
 		for _, t := range pool.Targets() {
-			us.Targets = append(us.Targets, TargetStatus{
-				URL: t.String(), Weight: t.Weight, InFlight: t.InFlight(),
-				Health: "unchecked", Breaker: "none",
-			})
+			us.Targets = append(us.Targets, targetStatus(t))
 		}
 		out = append(out, us)
 	}
@@ -142,6 +149,11 @@ type ConsumerView struct {
 	BasicAuth    bool     `json:"basic_auth"`
 	Certificates int      `json:"certificates"`
 	RateLimits   int      `json:"rate_limits"`
+	// Source is "config" (the file; read-only) or "runtime" (admin API).
+	Source string `json:"source"`
+	// ShadowedByConfig marks a runtime consumer whose name the config
+	// file also has: the config one wins.
+	ShadowedByConfig bool `json:"shadowed_by_config,omitempty"`
 }
 
 // ConsumersAnswer is the body of GET /api/v1/consumers.
@@ -159,7 +171,7 @@ func consumerViews(cfg *config.Config) []ConsumerView {
 		}
 		out = append(out, ConsumerView{
 			Name: c.Name, Roles: roles, APIKeys: len(c.APIKeys), BasicAuth: c.BasicAuth != nil,
-			Certificates: len(c.Certificates), RateLimits: len(c.RateLimits),
+			Certificates: len(c.Certificates), RateLimits: len(c.RateLimits), Source: "config",
 		})
 	}
 	return out
@@ -170,7 +182,7 @@ func (rt *Runtime) serveConsumers(w http.ResponseWriter, r *http.Request) {
 	if snap == nil {
 		return
 	}
-	admin.WriteJSON(w, http.StatusOK, ConsumersAnswer{Consumers: consumerViews(snap.Config)})
+	admin.WriteJSON(w, http.StatusOK, ConsumersAnswer{Consumers: append(consumerViews(snap.Config), runtimeConsumerViews(snap)...)})
 }
 
 // ConfigAnswer is the body of GET /api/v1/config.
@@ -280,9 +292,8 @@ type purgeBody struct {
 	All        *bool   `json:"all"`
 }
 
-// serveCachePurge validates the purge request. There is no response cache
-// yet, so every valid request is answered 404; the cache will hang its
-// purge here.
+// serveCachePurge validates the purge request; purgeCache (cache_purge.go)
+// does it.
 func (rt *Runtime) serveCachePurge(w http.ResponseWriter, r *http.Request) {
 	var b purgeBody
 	if err := decodeBody(w, r, maxPurgeBody, &b); err != nil {
@@ -306,7 +317,7 @@ func (rt *Runtime) serveCachePurge(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, "key and route must not be empty; path_prefix must start with /")
 		return
 	}
-	problem.Write(w, r, problem.Problem{Code: problem.NotFound, Detail: "no route has a cache"})
+	rt.purgeCache(w, r, b)
 }
 
 // decodeBody reads one JSON object of at most limit bytes into v,

@@ -359,8 +359,8 @@ func TestAdminAPI(t *testing.T) {
 		for _, u := range got.Upstreams {
 			if u.Name == "up" {
 				tg := u.Targets[0]
-				if tg.URL != up.URL || tg.Weight != 2 || tg.Health != "unchecked" || tg.Breaker != "none" {
-					t.Errorf("target of up = %+v; want %s weight 2 unchecked none", tg, up.URL)
+				if tg.URL != up.URL || tg.Weight != 2 || tg.Health != "unknown" || tg.Breaker != "closed" || tg.LastCheck != nil {
+					t.Errorf("target of up = %+v; want %s weight 2 unknown closed, no last check", tg, up.URL)
 				}
 			}
 		}
@@ -515,8 +515,8 @@ func TestConsumerViews(t *testing.T) {
 	}}
 	got := consumerViews(cfg)
 	want := []ConsumerView{
-		{Name: "alice", Roles: []string{"admin"}, APIKeys: 2, BasicAuth: true},
-		{Name: "svc", Roles: []string{}, Certificates: 1, RateLimits: 1},
+		{Name: "alice", Roles: []string{"admin"}, APIKeys: 2, BasicAuth: true, Source: "config"},
+		{Name: "svc", Roles: []string{}, Certificates: 1, RateLimits: 1, Source: "config"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("consumerViews = %+v; want %+v", got, want)

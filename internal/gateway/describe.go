@@ -19,6 +19,11 @@ type RouteView struct {
 	MaxBodyBytes        string       `json:"max_body_bytes,omitempty"`
 	AllowEncodedSlash   bool         `json:"allow_encoded_slash,omitempty"`
 	AllowMethodOverride bool         `json:"allow_method_override,omitempty"`
+
+	// Split is a weighted upstream list (Upstream is then its first
+	// side); StickyBy keeps clients on one side.
+	Split    []config.WeightedUpstream `json:"split,omitempty"`
+	StickyBy string                    `json:"sticky_by,omitempty"`
 }
 
 // UpstreamView is a compiled upstream pool.
@@ -76,6 +81,9 @@ func (s *Snapshot) View() View {
 		case rt.Upstream != nil:
 			rv.Action = "proxy"
 			rv.Upstream = rt.Upstream.Name()
+			if c.Upstream.Split != nil {
+				rv.Split, rv.StickyBy = c.Upstream.Split, c.StickyBy
+			}
 			if c.Timeout != nil {
 				rv.Timeout = c.Timeout.String()
 			}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/proxy"
 	"github.com/portunus-gw/portunus/internal/router"
@@ -45,9 +46,20 @@ type ExplainAction struct {
 	Kind     string   `json:"kind"`
 	Upstream string   `json:"upstream,omitempty"`
 	Targets  []string `json:"targets,omitempty"`
+	// Split, StickyBy, Mirror and Hedge describe a route's traffic
+	// split (Upstream is then the side this request goes to), its
+	// mirror and its hedging (upstream_build.go).
+	Split    []config.WeightedUpstream `json:"split,omitempty"`
+	StickyBy string                    `json:"sticky_by,omitempty"`
+	Mirror   *config.Mirror            `json:"mirror,omitempty"`
+	Hedge    *config.Hedge             `json:"hedge,omitempty"`
 	// UpstreamRequest is what the first target would receive.
 	UpstreamRequest *ExplainUpstreamRequest `json:"upstream_request,omitempty"`
 	Status          int                     `json:"status,omitempty"`
+	// Aggregate is an aggregate route's plan: its backends in config
+	// order with their stage (0 = at once) and, where it needs no earlier
+	// answer, the URL this request would call.
+	Aggregate *ExplainAggregate `json:"aggregate,omitempty"`
 }
 
 // ExplainUpstreamRequest is the request sent upstream.
@@ -163,13 +175,18 @@ func (s *Snapshot) Explain(req ExplainRequest) *Explanation {
 	switch {
 	case rt.Config.Respond != nil:
 		ex.Action = &ExplainAction{Kind: "respond", Status: rt.Config.Respond.Status}
+	case rt.aggregate != nil:
+		ex.Action = rt.explainAggregate(method, u, host, hdr, peer, st)
 	case rt.Upstream != nil:
-		a := &ExplainAction{Kind: "proxy", Upstream: rt.Upstream.Name()}
-		for _, t := range rt.Upstream.Targets() {
+		r := &http.Request{Method: method, URL: u, Host: host, Header: hdr, RemoteAddr: netip.AddrPortFrom(peer, 0).String(), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+		// A split shows the side this request goes to.
+		pool, pcfg := rt.explainSide(r, st)
+		a := &ExplainAction{Kind: "proxy", Upstream: pool.Name()}
+		rt.explainUpstreamAction(a)
+		for _, t := range pool.Targets() {
 			a.Targets = append(a.Targets, t.URL.String())
 		}
-		r := &http.Request{Method: method, URL: u, Host: host, Header: hdr, RemoteAddr: netip.AddrPortFrom(peer, 0).String(), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
-		if out, err := proxy.Describe(rt.proxyCfg, r, st); err == nil && out != nil {
+		if out, err := proxy.Describe(pcfg, r, st); err == nil && out != nil {
 			keys := make([]string, 0, len(out.Header))
 			for k := range out.Header {
 				keys = append(keys, k)

@@ -292,7 +292,7 @@ func (g *Gateway) finish(snap *Snapshot, r *http.Request, x *exchange) {
 		// An upstream call happened iff the proxy timed one; it failed
 		// (code "error") iff the gateway then answered with its own error.
 		if s.UpstreamDuration > 0 {
-			rt.upMetrics.Observe(s.Target, status, s.ErrorCode != "", s.UpstreamDuration)
+			rt.upstreamMetrics(s.Upstream).Observe(s.Target, status, s.ErrorCode != "", s.UpstreamDuration)
 		}
 	} else {
 		g.unrouted.Observe(r.Method, status, "", d)

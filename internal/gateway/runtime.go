@@ -193,7 +193,11 @@ func (rt *Runtime) apply(source string) (err error) {
 	if err != nil {
 		return config.ErrorList{cfg.ErrorAt("store", "%v", err)}
 	}
-	snap, err := compile(cfg, compileDeps{metrics: rt.metrics, build: build, log: rt.log, tracer: tracer, store: st})
+	rcm, err := openRuntimeConsumers(cfg, build, st, rt.log)
+	if err != nil {
+		return config.ErrorList{cfg.ErrorAt("store.consumers_file", "%v", err)}
+	}
+	snap, err := compile(cfg, compileDeps{metrics: rt.metrics, build: build, log: rt.log, tracer: tracer, store: st, runtimeConsumers: rcm})
 	if err != nil {
 		return err
 	}
@@ -242,6 +246,9 @@ func (rt *Runtime) apply(source string) (err error) {
 	// live snapshot; Start is a no-op for pools carried from the last one.
 	for _, pool := range snap.upstreams {
 		pool.Start()
+	}
+	for _, d := range snap.discoverers {
+		d.Start()
 	}
 	rt.log.Info("config loaded", "source", source, "hash", snap.Hash, "routes", len(snap.routes), "upstreams", len(snap.upstreams))
 	return nil

@@ -11,9 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portunus-gw/portunus/internal/aggregate"
 	"github.com/portunus-gw/portunus/internal/auth"
+	"github.com/portunus-gw/portunus/internal/cache"
 	"github.com/portunus-gw/portunus/internal/carry"
 	"github.com/portunus-gw/portunus/internal/config"
+	"github.com/portunus-gw/portunus/internal/consumers"
 	"github.com/portunus-gw/portunus/internal/headers"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/policy/authz"
@@ -31,6 +34,7 @@ import (
 	"github.com/portunus-gw/portunus/internal/telemetry"
 	"github.com/portunus-gw/portunus/internal/tracing"
 	"github.com/portunus-gw/portunus/internal/upstream"
+	"github.com/portunus-gw/portunus/internal/upstream/discovery"
 )
 
 // Snapshot is one compiled configuration: immutable once built, shared by
@@ -49,6 +53,12 @@ type Snapshot struct {
 	// tracer is the tracing provider (carried by runtime.go); nil =
 	// tracing off.
 	tracer *tracing.Provider
+	// discoverers keep pools with DNS-named targets current; started
+	// by the runtime once the snapshot is live (upstream_build.go).
+	discoverers []*discovery.Discoverer
+	// rc is the consumers made through the admin API and the directory
+	// that resolves clashes with the config (consumers_build.go).
+	rc runtimeConsumerState
 }
 
 // Route is a compiled route: its match data and the handler chain that
@@ -68,10 +78,18 @@ type Route struct {
 	// Upstream is the proxy action's pool (nil for other actions).
 	Upstream *upstream.Pool
 	proxyCfg *proxy.Config
-	metrics  *telemetry.RouteMetrics
+	// up holds a split's sides and the mirror (upstream_build.go).
+	up      *upstreamAction
+	metrics *telemetry.RouteMetrics
 	// upMetrics records the proxy action's upstream calls (nil for
 	// other actions, or with metrics off).
 	upMetrics *telemetry.UpstreamMetrics
+	// cache is the route's response cache (nil without `cache:`).
+	cache *cache.Policy
+	// aggregate is the aggregate action's plan (nil for other actions).
+	aggregate *aggregate.Plan
+	// deprecated counts calls per consumer (nil without `deprecated:`).
+	deprecated *telemetry.DeprecatedRecorder
 }
 
 // compileDeps are the process-wide parts a snapshot is built with.
@@ -84,6 +102,8 @@ type compileDeps struct {
 	store store.Store
 	// consumerLimits are consumers' own rate_limits by name (nil: none).
 	consumerLimits map[string][]config.RateLimit
+	// runtimeConsumers are the admin API's consumers; nil = off.
+	runtimeConsumers *consumers.Manager
 	// tracer is given to every proxy action and the snapshot; nil = off.
 	tracer *tracing.Provider
 }
@@ -118,18 +138,20 @@ func compile(cfg *config.Config, deps compileDeps) (*Snapshot, error) {
 	for i := range cfg.Upstreams {
 		u := cfg.Upstreams[i]
 		pool, err := carry.Get(deps.build, carry.Key("upstream", u.Name, u), func() (*upstream.Pool, error) {
-			return upstream.NewPool(u)
+			return buildPool(u, deps.metrics)
 		})
 		if err != nil {
 			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("upstreams[%d]", i), "%v", err))
 			continue
 		}
 		snap.upstreams[u.Name] = pool
+		errs = append(errs, buildDiscovery(cfg, i, u, pool, snap, deps)...)
 	}
 
 	am, aerrs := buildAuthMethods(cfg, deps.build, deps.logger())
 	errs = append(errs, aerrs...)
 	deps.auth = am
+	attachRuntimeConsumers(snap, am, deps.runtimeConsumers)
 	for _, c := range cfg.Consumers {
 		if len(c.RateLimits) > 0 {
 			if deps.consumerLimits == nil {
@@ -155,6 +177,7 @@ func compile(cfg *config.Config, deps compileDeps) (*Snapshot, error) {
 			PathRegex:  rc.Match.PathRegex,
 			Methods:    rc.Match.Methods,
 			Headers:    rc.Match.Headers,
+			MediaType:  rc.Match.MediaType,
 			Value:      rt,
 		})
 	}
@@ -239,11 +262,20 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 		mws = append(mws, authz.New(*rc.Allow))
 		rt.Policies = append(rt.Policies, "allow")
 	}
+	// After authentication, so calls are counted per consumer; before
+	// limits, so a 429 also tells the client the route is going away.
+	if rc.Deprecated != nil {
+		mw, derrs := buildDeprecation(cfg, i, rc, rt, deps)
+		errs = append(errs, derrs...)
+		if mw != nil {
+			mws = append(mws, mw)
+		}
+	}
 	if len(rc.RateLimits) > 0 {
 		// A consumer's own rate_limits replace the route's for that
 		// consumer, on routes that have limits.
 		mw, err := ratelimit.New(ratelimit.Options{
-			Route: rc.Name, Limits: rc.RateLimits, Consumers: deps.consumerLimits,
+			Route: rc.Name, Limits: rc.RateLimits, Consumers: deps.consumerLimits, Lookup: runtimeLimitLookup(deps),
 			Store: deps.store, OnError: cfg.Store.OnError, Metrics: deps.metrics,
 		})
 		if err != nil {
@@ -284,6 +316,19 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 			rt.Policies = append(rt.Policies, "compression "+strings.Join(rc.Compression.Algorithms, ", "))
 		}
 	}
+	if rc.Cache != nil {
+		mw, err := buildCache(cfg, rc, rt, deps)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(at("cache"), "%v", err))
+		} else {
+			mws = append(mws, mw)
+			rt.Policies = append(rt.Policies, "cache "+rc.Cache.TTL.String())
+		}
+	}
+
+	tmws, terrs := buildTransforms(cfg, i, rc, rt, paramNames)
+	errs = append(errs, terrs...)
+	mws = append(mws, tmws...)
 
 	var action pipeline.Handler
 	switch {
@@ -295,7 +340,7 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 		action = h
 		rt.Policies = append(rt.Policies, "respond "+strconv.Itoa(rc.Respond.Status))
 	case rc.Upstream != nil:
-		pool := snap.upstreams[rc.Upstream.Name]
+		pool := snap.upstreams[primaryUpstream(rc.Upstream)]
 		if pool == nil {
 			// Validation reports unknown names; a pool that failed to
 			// build was reported above.
@@ -340,8 +385,16 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 			rt.upMetrics.Prepare(t.String())
 		}
 		rt.proxyCfg = &pc
-		action = proxy.New(pc)
-		rt.Policies = append(rt.Policies, "proxy to upstream "+pool.Name())
+		var aerrs config.ErrorList
+		action, aerrs = buildUpstreamAction(cfg, i, rc, snap, deps, rt, pc)
+		errs = append(errs, aerrs...)
+		if action == nil {
+			return nil, errs
+		}
+	case rc.Aggregate != nil:
+		h, aerrs := buildAggregate(cfg, i, rc, snap, rt, paramNames)
+		errs = append(errs, aerrs...)
+		action = h
 	default:
 		errs = append(errs, cfg.ErrorAt(fmt.Sprintf("routes[%d]", i), "route has no action this version supports"))
 		return nil, errs

@@ -70,6 +70,9 @@ type Provider struct {
 	sub     claimPath
 	roles   claimPath
 	headers []claimHeader
+	// verified skips the signature check of a token seen before
+	// (verified.go).
+	verified *verifiedCache
 }
 
 type claimHeader struct {
@@ -120,6 +123,7 @@ func newProvider(c config.JWTProvider, log *slog.Logger, now func() time.Time) (
 		sub:    newClaimPath(orDefault(c.ConsumerClaim, "sub")),
 		roles:  newClaimPath(orDefault(c.RolesClaim, "roles")),
 	}
+	p.verified = newVerifiedCache()
 	for h, claim := range c.ClaimsToHeaders {
 		p.headers = append(p.headers, claimHeader{name: http.CanonicalHeaderKey(h), claim: newClaimPath(claim)})
 	}
@@ -183,12 +187,20 @@ func (p *Provider) Authenticate(r *http.Request, _ *pipeline.State) (*auth.Ident
 	if !looksLikeJWS(tok) {
 		return nil, auth.ErrNoCredentials
 	}
+	sum, keys := tokenDigest(tok), p.currentKeys()
+	if id, ok := p.verified.get(sum, p.now(), keys); ok {
+		return id, nil
+	}
 	claims := jwt.MapClaims{}
 	ctx := r.Context()
 	if _, err := p.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) { return p.keyFor(ctx, t) }); err != nil {
 		return nil, classify(err)
 	}
-	return p.identity(claims)
+	id, err := p.identity(claims)
+	if err == nil {
+		p.verified.put(sum, claims, id, p.now(), keys)
+	}
+	return id, err
 }
 
 // keyFor picks the keys that may verify t: its algorithm must be allowed,
