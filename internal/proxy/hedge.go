@@ -81,8 +81,13 @@ func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.Sta
 	// another builds the request for one more attempt, to a target not
 	// yet tried; nil when there is none or the budget is spent.
 	another := func() *http.Request {
-		next := h.pool.PickExcept(s, tried)
-		if next == nil || upstreamContains(tried, next) || !h.pool.Budget().Withdraw() {
+		next := h.pool.PickFor(r, s, tried)
+		if next == nil {
+			return nil
+		}
+		if upstreamContains(tried, next) || !h.pool.Budget().Withdraw() {
+			// Give back a half-open trial slot the pick may hold.
+			h.pool.Report(next, upstream.OutcomeIgnored, 0)
 			return nil
 		}
 		o := new(http.Request)

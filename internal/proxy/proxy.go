@@ -135,7 +135,7 @@ var (
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
 	s.Upstream = h.pool.Name()
-	t := h.pool.Pick(s)
+	t := h.pool.PickFor(r, s, nil)
 	if t == nil {
 		h.noTarget(w, r, s)
 		return
