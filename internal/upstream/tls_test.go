@@ -127,7 +127,10 @@ func TestUpstreamTLS(t *testing.T) {
 			c.CAFile = writeFile(t, dir, "other-ca.pem", otherCA.pem)
 			return c
 		}(), "certificate"},
-		{"no client certificate", func() config.UpstreamTLS { c := good; c.CertFile, c.KeyFile = "", ""; return c }(), "certificate"},
+		// With TLS 1.3 the server refuses the missing certificate after
+		// the client's handshake finished, so over HTTP/2 the alert can
+		// surface as the connection failing before the request.
+		{"no client certificate", func() config.UpstreamTLS { c := good; c.CertFile, c.KeyFile = "", ""; return c }(), "certificate|client conn could not be established"},
 		{"insecure_skip_verify still sends the client certificate", func() config.UpstreamTLS {
 			c := good
 			c.CAFile, c.ServerName, c.InsecureSkipVerify = "", "", true
@@ -149,7 +152,7 @@ func TestUpstreamTLS(t *testing.T) {
 					resp.Body.Close()
 					t.Fatalf("request succeeded; want an error containing %q", tc.wantErr)
 				}
-				if !strings.Contains(err.Error(), tc.wantErr) {
+				if !containsAny(err.Error(), strings.Split(tc.wantErr, "|")) {
 					t.Fatalf("error %q; want it to mention %q", err, tc.wantErr)
 				}
 				return
@@ -182,4 +185,13 @@ func TestUpstreamTLSFileErrors(t *testing.T) {
 			t.Errorf("%s: NewPool succeeded; want an error", tc.desc)
 		}
 	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
