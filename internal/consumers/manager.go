@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -606,14 +607,11 @@ func (m *Manager) RemoveBasic(ctx context.Context, cfg ConfigClaims, actor, name
 			return nil, notFound(name)
 		}
 		r := cur.clone()
-		for i, b := range r.BasicAuth {
-			if b.Username == user {
-				r.BasicAuth = append(r.BasicAuth[:i], r.BasicAuth[i+1:]...)
-				r.UpdatedAt = time.Now().UTC()
-				return r, nil
-			}
+		if !removeFirst(&r.BasicAuth, func(b BasicRecord) bool { return b.Username == user }) {
+			return nil, errf(KindNotFound, "consumer %q has no basic-auth user %q", name, user)
 		}
-		return nil, errf(KindNotFound, "consumer %q has no basic-auth user %q", name, user)
+		r.UpdatedAt = time.Now().UTC()
+		return r, nil
 	}, AuditEntry{Actor: actor, Action: "basic.remove", Detail: "username " + user})
 	return err
 }
@@ -675,14 +673,11 @@ func (m *Manager) RemoveCertificate(ctx context.Context, cfg ConfigClaims, actor
 			return nil, notFound(name)
 		}
 		r := cur.clone()
-		for i, c := range r.Certificates {
-			if c.ID == id {
-				r.Certificates = append(r.Certificates[:i], r.Certificates[i+1:]...)
-				r.UpdatedAt = time.Now().UTC()
-				return r, nil
-			}
+		if !removeFirst(&r.Certificates, func(c CertRecord) bool { return c.ID == id }) {
+			return nil, errf(KindNotFound, "consumer %q has no certificate identity %q", name, id)
 		}
-		return nil, errf(KindNotFound, "consumer %q has no certificate identity %q", name, id)
+		r.UpdatedAt = time.Now().UTC()
+		return r, nil
 	}, AuditEntry{Actor: actor, Action: "certificate.remove", Detail: "certificate " + id})
 	return err
 }
@@ -703,3 +698,14 @@ func (m *Manager) Audit(ctx context.Context, offset, limit int) ([]AuditEntry, i
 
 // IsOff reports whether err is the "runtime consumers are off" refusal.
 func IsOff(err error) bool { return errors.Is(err, errOff) }
+
+// removeFirst deletes the first element of *list that match reports, in
+// place (callers work on a clone), and reports whether there was one.
+func removeFirst[T any](list *[]T, match func(T) bool) bool {
+	i := slices.IndexFunc(*list, match)
+	if i < 0 {
+		return false
+	}
+	*list = slices.Delete(*list, i, i+1)
+	return true
+}

@@ -2,22 +2,19 @@ package authz
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/gateway"
+	"github.com/portunus-gw/portunus/internal/gateway/gatewaytest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -46,23 +43,7 @@ func newEchoUpstream(t *testing.T) *httptest.Server {
 }
 
 // startGateway runs a gateway in-process with cfg and returns it.
-func startGateway(t *testing.T, cfg string) *gateway.Runtime {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "portunus.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := gateway.Start(gateway.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		rt.Shutdown(ctx)
-	})
-	return rt
-}
+func startGateway(t *testing.T, cfg string) *gateway.Runtime { return gatewaytest.Start(t, cfg) }
 
 // onlyAddr is the address of a gateway's single listener.
 func onlyAddr(t *testing.T, rt *gateway.Runtime) string {

@@ -1,20 +1,17 @@
 package cache
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/gateway"
+	"github.com/portunus-gw/portunus/internal/gateway/gatewaytest"
 )
 
 const (
@@ -125,25 +122,8 @@ type instance struct {
 }
 
 func startInstance(t *testing.T, cfg string) *instance {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "portunus.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := gateway.Start(gateway.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	in := &instance{t: t, rt: rt, adm: "http://" + rt.AdminAddr()}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		rt.Shutdown(ctx)
-	})
-	for _, a := range rt.ListenerAddrs() {
-		in.url = "http://" + a
-	}
-	return in
+	rt := gatewaytest.Start(t, cfg)
+	return &instance{t: t, rt: rt, adm: "http://" + rt.AdminAddr(), url: gatewaytest.URL(t, rt)}
 }
 
 // client does not ask for compression unless a test says so.

@@ -1,18 +1,15 @@
 package ratelimit
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/gateway"
+	"github.com/portunus-gw/portunus/internal/gateway/gatewaytest"
 )
 
 // waitLimit bounds every wait so a regression fails instead of hanging.
@@ -46,25 +43,8 @@ routes:
 
 // startInstance starts a gateway on cfg, from its own config file.
 func startInstance(t *testing.T, cfg string) *instance {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "portunus.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := gateway.Start(gateway.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		rt.Shutdown(ctx)
-	})
-	for _, a := range rt.ListenerAddrs() {
-		return &instance{rt: rt, url: "http://" + a}
-	}
-	t.Fatal("no listener")
-	return nil
+	rt := gatewaytest.Start(t, cfg)
+	return &instance{rt: rt, url: gatewaytest.URL(t, rt)}
 }
 
 func newUpstream(t *testing.T) *httptest.Server {

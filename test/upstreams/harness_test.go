@@ -1,21 +1,17 @@
 package upstreams
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/portunus-gw/portunus/internal/gateway"
+	"github.com/portunus-gw/portunus/internal/gateway/gatewaytest"
 )
 
 // waitLimit bounds every wait so a regression fails instead of hanging.
@@ -24,25 +20,7 @@ const waitLimit = 20 * time.Second
 // startGateway starts a gateway on the YAML config cfg and returns its
 // base URL.
 func startGateway(t *testing.T, cfg string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "portunus.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := gateway.Start(gateway.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		rt.Shutdown(ctx)
-	})
-	for _, a := range rt.ListenerAddrs() {
-		return "http://" + a
-	}
-	t.Fatal("no listener")
-	return ""
+	return gatewaytest.URL(t, gatewaytest.Start(t, cfg))
 }
 
 // target is a test upstream that counts what reaches it.

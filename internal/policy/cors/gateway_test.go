@@ -1,19 +1,15 @@
 package cors_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/portunus-gw/portunus/internal/gateway"
+	"github.com/portunus-gw/portunus/internal/gateway/gatewaytest"
 )
 
 // recorder is an upstream that remembers the methods it was asked and
@@ -40,25 +36,7 @@ func (u *recorder) seen() []string {
 }
 
 func startGateway(t *testing.T, cfg string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "portunus.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := gateway.Start(gateway.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		rt.Shutdown(ctx)
-	})
-	for _, a := range rt.ListenerAddrs() {
-		return "http://" + a
-	}
-	t.Fatal("no listener")
-	return ""
+	return gatewaytest.URL(t, gatewaytest.Start(t, cfg))
 }
 
 func TestGatewayCORS(t *testing.T) {
