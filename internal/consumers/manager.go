@@ -212,6 +212,10 @@ func (m *Manager) loop(poll, resync time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
 		defer cancel()
 		c, err := m.b.subscribe(ctx, func(msg []byte) {
+			if msg == nil { // re-subscribed: changes may have been missed
+				m.reloadSoon()
+				return
+			}
 			select {
 			case m.msgs <- append([]byte(nil), msg...):
 			default:

@@ -257,7 +257,8 @@ func (r *Redis) Publish(ctx context.Context, channel string, msg []byte) error {
 
 // Subscribe implements Store. It returns once Redis confirmed the
 // subscription. go-redis re-subscribes by itself after a lost connection;
-// messages published while disconnected are lost (Redis pub/sub is at most once).
+// messages published while disconnected are lost (Redis pub/sub is at most
+// once), so each re-subscription is reported as fn(nil).
 func (r *Redis) Subscribe(ctx context.Context, channel string, fn func(msg []byte)) (func(), error) {
 	r.mu.Lock()
 	if r.closed {
@@ -281,11 +282,20 @@ func (r *Redis) Subscribe(ctx context.Context, channel string, fn func(msg []byt
 	r.wg.Add(1)
 	r.mu.Unlock()
 
-	ch := ps.Channel(redis.WithChannelSize(redisSubQueue))
+	// The first confirmation was read above; any later one is go-redis
+	// subscribing again on a new connection.
+	ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(redisSubQueue))
 	go func() {
 		defer r.wg.Done()
 		for m := range ch { // closed by ps.Close
-			fn([]byte(m.Payload))
+			switch m := m.(type) {
+			case *redis.Message:
+				fn([]byte(m.Payload))
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					fn(nil)
+				}
+			}
 		}
 	}()
 	var once sync.Once

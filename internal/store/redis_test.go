@@ -23,7 +23,13 @@ func TestRedisRecoversAfterRestart(t *testing.T) {
 	defer r.Close()
 	ctx := ctxT(t)
 	got := make(chan string, 64)
-	cancel, err := r.Subscribe(ctx, "reload", func(m []byte) { got <- string(m) })
+	cancel, err := r.Subscribe(ctx, "reload", func(m []byte) {
+		if m == nil {
+			got <- "(re-subscribed)"
+			return
+		}
+		got <- string(m)
+	})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -55,16 +61,27 @@ func TestRedisRecoversAfterRestart(t *testing.T) {
 	if err != nil || !d.Allowed {
 		t.Errorf("Allow after restart: got %+v, %v; want allowed", d, err)
 	}
-	// The subscription re-subscribes by itself; publish until it hears.
+	// The subscription re-subscribes by itself, says so (messages may
+	// have been lost meanwhile), and hears again.
+	resubscribed := false
 	waitFor(t, "subscription after restart", func() bool {
 		_ = r.Publish(ctx, "reload", []byte("again"))
-		select {
-		case m := <-got:
-			return m == "again"
-		case <-time.After(100 * time.Millisecond):
-			return false
+		for {
+			select {
+			case m := <-got:
+				if m == "(re-subscribed)" {
+					resubscribed = true
+					continue
+				}
+				return m == "again"
+			case <-time.After(100 * time.Millisecond):
+				return false
+			}
 		}
 	})
+	if !resubscribed {
+		t.Error("the re-subscription after the restart was not reported as fn(nil)")
+	}
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {

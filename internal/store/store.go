@@ -76,7 +76,10 @@ type Store interface {
 	// Subscribe calls fn for every message published on channel until
 	// cancel is called or the store is closed. ctx bounds only the setup.
 	// fn is called from one goroutine per subscription, must return
-	// quickly, and must not keep msg after it returns.
+	// quickly, and must not keep msg after it returns. fn(nil) means the
+	// subscription was re-established after a lost connection: messages
+	// published meanwhile are gone, so a subscriber that keeps state in
+	// step with the channel must resynchronize.
 	Subscribe(ctx context.Context, channel string, fn func(msg []byte)) (cancel func(), err error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
