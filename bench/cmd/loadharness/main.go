@@ -19,6 +19,7 @@
 //	go run ./bench/cmd/loadharness -close              # Connection: close (new-connection rate)
 //	go run ./bench/cmd/loadharness -targets direct,nginx
 //	go run ./bench/cmd/loadharness -smoke              # CI: ~2 s per target, exits 1 on any failure
+//	go run ./bench/cmd/loadharness -soak 10m           # RSS over one 10-minute run (soak.go)
 package main
 
 import (
@@ -60,6 +61,9 @@ type options struct {
 	auth        string   // -auth: apikey or jwt (auth.go)
 	idle        int      // -idle: idle keep-alive connections per target (idle.go)
 	headers     []string // sent by wrk with every request
+
+	soak      time.Duration // -soak: one long wrk run per target with RSS sampling (soak.go)
+	soakEvery time.Duration // -soak-every: RSS sampling interval
 }
 
 func parseFlags(args []string) (options, error) {
@@ -87,6 +91,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.idle, "idle", 0, "instead of wrk: open this many idle keep-alive connections (one request each) to every target and report RSS per connection; several 127.0.0.x sources, descriptor limit raised")
 	fs.StringVar(&o.auth, "auth", "", "authenticate the measured route: apikey (a consumer's X-API-Key) or jwt (RS256, static key, one token); wrk sends the credential to every target")
 	fs.StringVar(&o.extra.top, "portunus-top", "", `top-level YAML added to Portunus's config, e.g. 'store: { backend: redis, redis: { addresses: ["127.0.0.1:6379"] } }'`)
+	fs.DurationVar(&o.soak, "soak", 0, "soak mode: instead of rounds, run wrk (same -c, -t and pinning as the rounds) this long against each target (default targets: portunus only) and sample its RSS (soak.go)")
+	fs.DurationVar(&o.soakEvery, "soak-every", 10*time.Second, "with -soak: RSS sampling interval")
 	fs.BoolVar(&cacheScenario, "cache", false, "cache-hit scenario: nginx with proxy_cache, Portunus with a response cache on the route (cache.go)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -106,6 +112,15 @@ func parseFlags(args []string) (options, error) {
 	if o.smoke {
 		o.duration, o.rounds, o.warmup = 2*time.Second, 1, 0
 	}
+	if o.soak > 0 {
+		targetsSet := false
+		fs.Visit(func(f *flag.Flag) { targetsSet = targetsSet || f.Name == "targets" })
+		if !targetsSet {
+			o.targets = []string{targetPortunus}
+		}
+		// The first minute of the soak is its warm-up.
+		o.warmup = 0
+	}
 	if cacheScenario {
 		o.extra.route = withCacheRoute(o.extra.route)
 	}
@@ -120,6 +135,14 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-d must be at least 1s")
 	case o.warmup < 0:
 		return o, errors.New("-warmup must not be negative")
+	case o.soak < 0:
+		return o, errors.New("-soak must not be negative")
+	case o.soak > 0 && o.soak < time.Second:
+		return o, errors.New("-soak must be at least 1s")
+	case o.soak > 0 && o.soakEvery < soakMinEvery:
+		return o, fmt.Errorf("-soak-every must be at least %s", soakMinEvery)
+	case o.soak > 0 && (o.smoke || o.idle > 0):
+		return o, errors.New("-soak cannot be combined with -smoke or -idle")
 	}
 	return o, nil
 }
@@ -142,6 +165,9 @@ func main() {
 // budget is the computed global deadline: builds, then per target its
 // start-up, warm-up and rounds with generous slack for wrk and stops.
 func (o options) budget() time.Duration {
+	if o.soak > 0 {
+		return 6*time.Minute + time.Duration(len(o.targets))*(readyTimeout+soakBudget(o.soak)+2*stopGrace)
+	}
 	perTarget := readyTimeout + o.warmup + time.Duration(o.rounds)*(time.Duration(wholeSeconds(o.duration))*time.Second+15*time.Second)
 	return 6*time.Minute + time.Duration(len(o.targets))*(perTarget+2*stopGrace)
 }
@@ -226,6 +252,9 @@ func run(o options) (err error) {
 	if cacheScenario {
 		scenario += "-cache"
 	}
+	if o.soak > 0 {
+		scenario = "soak-" + scenario
+	}
 	rep := &report{
 		Harness:   "portunus-loadharness/1",
 		StartedAt: time.Now().UTC(),
@@ -240,6 +269,10 @@ func run(o options) (err error) {
 		Pinning: pin,
 		Targets: skipped,
 	}
+	if o.soak > 0 {
+		rep.Settings.DurationSec, rep.Settings.Rounds = wholeSeconds(o.soak), 1
+		rep.Settings.SoakEverySec = o.soakEvery.Seconds()
+	}
 	logf("%s, %d CPU(s), kernel %s; %s; load average %s; pinning %s",
 		rep.Machine.CPUModel, rep.Machine.CPUs, rep.Machine.Kernel, rep.Machine.Wrk, rep.Machine.LoadAvgStart, pin)
 
@@ -251,7 +284,11 @@ func run(o options) (err error) {
 		printIdle(measureIdle(ctx, targets, o.idle))
 		return nil
 	}
-	measure(ctx, o, sup, rep, targets, upstream, wrkBin)
+	if o.soak > 0 {
+		rep.Soak = soak(ctx, o, sup, rep, targets, upstream, wrkBin)
+	} else {
+		measure(ctx, o, sup, rep, targets, upstream, wrkBin)
+	}
 
 	rep.FinishedAt = time.Now().UTC()
 	rep.Machine.LoadAvgEnd = loadAvg()
@@ -261,7 +298,11 @@ func run(o options) (err error) {
 	}
 	rep.Summary = summarize(names, rep.Runs)
 	rep.Ratios = ratios(rep.Summary)
-	printTable(os.Stdout, rep)
+	if o.soak > 0 {
+		printSoakTable(os.Stdout, rep)
+	} else {
+		printTable(os.Stdout, rep)
+	}
 
 	jsonPath := o.jsonPath
 	if jsonPath == "" && !o.smoke {

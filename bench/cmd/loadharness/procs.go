@@ -113,6 +113,22 @@ func stop(c *child) error {
 	}
 }
 
+// release stops one child (a no-op beyond sweeping its group if it has
+// already exited) and forgets it, so that stopAll does not later signal a
+// process group id that may by then belong to another program.
+func (s *supervisor) release(c *child) error {
+	err := stop(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range s.children {
+		if k == c {
+			s.children = append(s.children[:i], s.children[i+1:]...)
+			break
+		}
+	}
+	return err
+}
+
 // stopAll stops every child, newest first, and forgets them.
 func (s *supervisor) stopAll() []error {
 	s.mu.Lock()

@@ -31,6 +31,7 @@ type report struct {
 	Runs       []runResult  `json:"runs"`
 	Summary    []summaryRow `json:"summary"`
 	Ratios     []ratioRow   `json:"ratios"`
+	Soak       []soakResult `json:"soak,omitempty"` // -soak (soak.go)
 	Errors     []string     `json:"errors,omitempty"`
 }
 
@@ -42,6 +43,9 @@ type settings struct {
 	Rounds      int     `json:"rounds"`
 	WarmupSec   float64 `json:"warmup_sec"`
 	Smoke       bool    `json:"smoke"`
+	// SoakEverySec is the RSS sampling interval of a soak; DurationSec is
+	// then the soak's length.
+	SoakEverySec float64 `json:"soak_every_sec,omitempty"`
 }
 
 type machine struct {
