@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,7 @@ import (
 	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/tracing"
 	"github.com/portunus-gw/portunus/internal/upstream"
+	"github.com/portunus-gw/portunus/internal/upstream/h1"
 )
 
 // StatusClientClosedRequest is recorded (written to the ResponseWriter,
@@ -80,6 +82,9 @@ type Config struct {
 type handler struct {
 	pool      *upstream.Pool
 	rt        http.RoundTripper
+	// h1 is rt when the pool sends with the HTTP/1.1 client, which takes
+	// the route deadline as a value (RoundTripUntil); nil otherwise.
+	h1        *h1.Client
 	timeout   time.Duration
 	strip     string
 	stripVal  []string // {strip}, for X-Forwarded-Prefix
@@ -119,6 +124,7 @@ func newHandler(cfg Config) *handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.h1, _ = h.rt.(*h1.Client)
 	h.stripVal = []string{h.strip}
 	return h
 }
@@ -142,8 +148,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	}
 	s.Target = t.String()
 
+	// A request that may take the fast path (below) builds its outbound
+	// headers and URL in a pooled block, given back when it did.
+	var o *outAlloc
+	if h.h1 != nil && (r.Body == nil || r.ContentLength == 0) {
+		o = outPool.Get().(*outAlloc)
+	}
 	var tmpl http.Request
-	if !h.outbound(&tmpl, w, r, s, t) {
+	if !h.outboundWith(&tmpl, o, w, r, s, t) {
 		return
 	}
 	var body *bodyWatch
@@ -178,18 +190,30 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 			tmpl.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(left)}
 		}
 	}
+	// The fast path: a bodiless request the HTTP/1.1 client sends itself
+	// gets the route deadline as a value, so it needs no context and no
+	// timer of its own. Retries and hedges (rare) arm them when they start.
+	fast := o != nil && tmpl.Body == http.NoBody && !call.on && h1.Handles(&tmpl)
 	var tm deadline
 	if h.timeout > 0 {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
 		tm.at = h.now().Add(h.timeout)
-		tm.timer = time.AfterFunc(h.timeout, func() { cancel(errRouteTimeout) })
+		if !fast {
+			var cancel context.CancelCauseFunc
+			ctx, cancel = h.armDeadline(ctx, &tm)
+			defer cancel(nil)
+		}
 	}
 	// Every client request grows the retry budget; retries and hedges
 	// draw from it.
 	h.pool.Budget().Request()
 	if h.hedgeAfter > 0 && h.hedgeable(r, &tmpl, call) {
+		// Hedged attempts copy the template and may outlive this call:
+		// the block is left to the garbage collector.
+		if fast && h.timeout > 0 {
+			var cancel context.CancelCauseFunc
+			ctx, cancel = h.armDeadline(ctx, &tm)
+			defer cancel(nil)
+		}
 		h.hedged(w, r, s, ctx, &tmpl, t, &tm)
 		return
 	}
@@ -210,8 +234,22 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	// stack, so the request costs one allocation.
 	out := tmpl.WithContext(actx)
 
+	if fast {
+		// The h1 client is done with out's headers when it returns, and
+		// nothing after this call reads them.
+		defer o.release()
+	}
 	start := h.now()
-	res, err := h.rt.RoundTrip(out)
+	var res *http.Response
+	var err error
+	if fast {
+		res, err = h.h1.RoundTripUntil(out, tm.at)
+		if errors.Is(err, h1.ErrDeadline) {
+			err = errRouteTimeout
+		}
+	} else {
+		res, err = h.rt.RoundTrip(out)
+	}
 	latency := h.now().Sub(start)
 	s.UpstreamDuration = latency
 	h.traceResult(span, res, err)
@@ -221,6 +259,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		h.pool.Report(t, outcome, latency)
 		span.End()
 		t.End()
+		if fast && h.timeout > 0 {
+			var cancel context.CancelCauseFunc
+			ctx, cancel = h.armDeadline(ctx, &tm)
+			defer cancel(nil)
+		}
 		h.retry(w, r, s, ctx, call, body, &tm, start, t, res, err, cond)
 		return
 	}
@@ -231,10 +274,24 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 }
 
 // deadline is the route timeout of one request: when it passes, and the
-// timer that cancels the request's context then. Zero = no timeout.
+// timer that cancels the request's context then. Zero = no timeout; at
+// set with no timer = the fast path's deadline, not armed (yet).
 type deadline struct {
 	at    time.Time
 	timer *time.Timer
+}
+
+// armDeadline derives from ctx a context that the route timeout (tm.at)
+// cancels with errRouteTimeout, and starts tm's timer for it.
+func (h *handler) armDeadline(ctx context.Context, tm *deadline) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	left := tm.at.Sub(h.now())
+	if left <= 0 {
+		cancel(errRouteTimeout)
+		left = 0
+	}
+	tm.timer = time.AfterFunc(left, func() { cancel(errRouteTimeout) })
+	return ctx, cancel
 }
 
 // finish delivers the last attempt's result to the client: the answer
@@ -279,6 +336,12 @@ func (h *handler) traceResult(span tracing.Client, res *http.Response, err error
 // differs from the inbound request; header value slices are shared, never
 // written. It reports false when it answered the client itself.
 func (h *handler) outbound(out *http.Request, w http.ResponseWriter, r *http.Request, s *pipeline.State, t *upstream.Target) bool {
+	return h.outboundWith(out, nil, w, r, s, t)
+}
+
+// outboundWith is outbound building into o (from outPool; nil = a new
+// block).
+func (h *handler) outboundWith(out *http.Request, o *outAlloc, w http.ResponseWriter, r *http.Request, s *pipeline.State, t *upstream.Target) bool {
 	escaped := s.Path
 	if escaped == "" {
 		escaped = "/"
@@ -309,7 +372,9 @@ func (h *handler) outbound(out *http.Request, w http.ResponseWriter, r *http.Req
 	}
 	// One allocation holds the URL and the backing of the header values
 	// set below (every value slice is capped, so appending copies).
-	o := &outAlloc{}
+	if o == nil {
+		o = &outAlloc{}
+	}
 	o.url = url.URL{
 		Scheme:   t.URL.Scheme,
 		Host:     t.Host,
@@ -322,7 +387,10 @@ func (h *handler) outbound(out *http.Request, w http.ResponseWriter, r *http.Req
 		return o.vals[i : i+1 : i+1]
 	}
 
-	hdr := make(http.Header, len(r.Header)+6)
+	hdr := o.hdr
+	if hdr == nil {
+		hdr = make(http.Header, len(r.Header)+6)
+	}
 	for k, vv := range r.Header {
 		hdr[k] = vv
 	}
@@ -402,6 +470,28 @@ func (h *handler) outbound(out *http.Request, w http.ResponseWriter, r *http.Req
 type outAlloc struct {
 	url  url.URL
 	vals [5]string
+	// hdr is the outbound header map of a pooled block, kept (emptied)
+	// between requests; nil in a block that is not pooled.
+	hdr http.Header
+}
+
+// outPool holds outAlloc blocks for the fast path.
+var outPool = sync.Pool{New: func() any { return &outAlloc{hdr: make(http.Header, 16)} }}
+
+// maxPooledFields bounds the header map a pooled block keeps: a request
+// with many more fields leaves its map to the garbage collector.
+const maxPooledFields = 64
+
+// release empties o and puts it back in outPool. Nothing may use the
+// request built in it afterwards.
+func (o *outAlloc) release() {
+	if len(o.hdr) > maxPooledFields {
+		return
+	}
+	clear(o.hdr)
+	o.url = url.URL{}
+	o.vals = [5]string{}
+	outPool.Put(o)
 }
 
 // stripPrefix removes prefix from escaped when it is a whole-segment

@@ -140,22 +140,36 @@ func Handles(req *http.Request) bool {
 	return true
 }
 
+// ErrDeadline is what RoundTripUntil returns when its deadline passes
+// before the response head is complete.
+var ErrDeadline = errors.New("h1: deadline passed before the response head")
+
 // RoundTrip sends req and returns the response head; the body streams
 // from the connection, which goes back to the pool when the body has been
 // read to its end (or is closed with nothing left unread).
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	return c.RoundTripUntil(req, time.Time{})
+}
+
+// RoundTripUntil is RoundTrip with a deadline for the response head
+// (zero: none besides ResponseHeaderTimeout and the request's context):
+// past it, the request fails with ErrDeadline. It spares a caller the
+// context and timer a deadline would otherwise take per request. The
+// deadline applies only to requests the client sends itself (Handles);
+// the fallback gets the request as it is.
+func (c *Client) RoundTripUntil(req *http.Request, until time.Time) (*http.Response, error) {
 	if !Handles(req) {
 		return c.fallback.RoundTrip(req)
 	}
 	hp := c.hostPool(req.URL.Host)
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		cn, err := hp.get(ctx)
+		cn, now, err := hp.get(ctx, until)
 		if err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		res, err := cn.roundTrip(req)
+		res, err := cn.roundTrip(req, now, until)
 		if err == nil {
 			return res, nil
 		}

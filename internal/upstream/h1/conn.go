@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ type conn struct {
 	hp *hostPool
 	nc net.Conn
 	cr connReader
+	cw connWriter
 	br *bufio.Reader
 	bw *bufio.Writer
 	tp textproto.Reader
@@ -30,6 +32,14 @@ type conn struct {
 	// deadline, so clearing a deadline cannot lose a cancellation.
 	canceled atomic.Bool
 	cancelFn func()
+	// stop removes the context watcher armed for the current request;
+	// nil = none armed (reads then look at the context at each deadline
+	// slice instead, see connReader).
+	stop func() bool
+	// armOnWrite: the watcher is armed before the next socket write. A
+	// bodiless request whose head fits the buffer is written with one
+	// write into an idle socket, which cannot block; a larger head may.
+	armOnWrite bool
 	// peek is the liveness probe bound once (a method value allocates).
 	peek      func(fd uintptr) bool
 	peekOK    bool
@@ -41,6 +51,7 @@ type conn struct {
 func newConn(hp *hostPool, nc net.Conn) *conn {
 	cn := &conn{hp: hp, nc: nc}
 	cn.cr.nc = nc
+	cn.cw.cn = cn
 	cn.cancelFn = cn.cancelIO
 	cn.peek = cn.peekFD
 	return cn
@@ -51,13 +62,16 @@ func (cn *conn) lend() {
 	cn.br = readerPool.Get().(*bufio.Reader)
 	cn.br.Reset(&cn.cr)
 	cn.bw = writerPool.Get().(*bufio.Writer)
-	cn.bw.Reset(cn.nc)
+	cn.bw.Reset(&cn.cw)
 	cn.tp.R = cn.br
 	cn.canceled.Store(false)
 }
 
-// giveBack returns the buffers; the connection keeps none while idle.
+// giveBack returns the buffers; the connection keeps none while idle,
+// and forgets the request.
 func (cn *conn) giveBack() {
+	cn.cr.ctx, cn.cr.hard, cn.cr.until = nil, time.Time{}, time.Time{}
+	cn.stop, cn.armOnWrite = nil, false
 	if cn.br != nil {
 		cn.br.Reset(nil)
 		readerPool.Put(cn.br)
@@ -97,22 +111,43 @@ func (cn *conn) cancelIO() {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// roundTrip writes req and reads the response head. On error the
-// connection is destroyed; a *staleError says the connection was reused
-// and failed before any answer byte.
-func (cn *conn) roundTrip(req *http.Request) (*http.Response, error) {
+// watch arms the context watcher for the current request, once.
+func (cn *conn) watch() {
+	if cn.stop == nil && cn.cr.ctx.Done() != nil {
+		cn.stop = context.AfterFunc(cn.cr.ctx, cn.cancelFn)
+	}
+}
+
+// roundTrip writes req and reads the response head; now is when the
+// connection was taken, until the caller's deadline for the head (zero:
+// none). On error the connection is destroyed; a *staleError says the
+// connection was reused and failed before any answer byte.
+//
+// The request's context is watched two ways. A request with a body, a
+// head too large for the write buffer and a body that streams get a
+// context.AfterFunc watcher, which unblocks I/O at once. The common case
+// (no body, small head, small answer) gets none: its reads carry a read
+// deadline at most pollSlice away, and each time one passes with nothing
+// read the context is looked at (connReader). That saves the watcher's
+// allocations and its registration with the request's context, and most
+// read-deadline updates, on every such request; a client that leaves is
+// noticed within pollSlice instead of at once.
+func (cn *conn) roundTrip(req *http.Request, now, until time.Time) (*http.Response, error) {
 	ctx := req.Context()
-	var stop func() bool
-	if ctx.Done() != nil {
-		if err := ctx.Err(); err != nil {
-			cn.hp.put(cn)
-			return nil, context.Cause(ctx)
-		}
-		stop = context.AfterFunc(ctx, cn.cancelFn)
+	if err := ctx.Err(); err != nil {
+		cn.hp.put(cn)
+		return nil, context.Cause(ctx)
+	}
+	cn.cr.ctx, cn.cr.until, cn.stop = ctx, until, nil
+	hasBody := req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
+	if hasBody {
+		cn.watch()
+	} else {
+		cn.armOnWrite = true
 	}
 	fail := func(err error, stale bool) (*http.Response, error) {
-		if stop != nil {
-			stop()
+		if cn.stop != nil {
+			cn.stop()
 		}
 		cn.destroy()
 		err = canceled(ctx, err)
@@ -122,6 +157,7 @@ func (cn *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	werr := cn.writeRequest(req)
+	cn.armOnWrite = false
 	if werr != nil {
 		var be *bodyReadError
 		if errors.As(werr, &be) {
@@ -133,13 +169,20 @@ func (cn *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		// The upstream may have answered early and closed (e.g. 413
 		// while we were still sending the body): read what it said.
 	}
+	// The head must be complete by hard: the caller's deadline or the
+	// header timeout, whichever comes first.
+	if hasBody {
+		now = time.Now() // the header timeout starts once the body is sent
+	}
+	hard := until
 	if t := cn.hp.c.opts.ResponseHeaderTimeout; t > 0 {
-		cn.nc.SetReadDeadline(time.Now().Add(t))
-		// A cancellation between the write and here set a past
-		// deadline that the line above replaced.
-		if cn.canceled.Load() {
-			return fail(context.Canceled, false)
+		if h := now.Add(t); hard.IsZero() || h.Before(hard) {
+			hard = h
 		}
+	}
+	cn.cr.hard = hard
+	if err := cn.cr.arm(now); err != nil {
+		return fail(err, false)
 	}
 	res, stale, err := cn.readResponse(req)
 	if err != nil {
@@ -148,13 +191,15 @@ func (cn *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return fail(err, stale)
 	}
-	if cn.hp.c.opts.ResponseHeaderTimeout > 0 && !cn.bodyBuffered(res) {
-		// The body streams without the header timeout. A body already
-		// whole in the buffer needs no more reads, so the deadline can
-		// stay (the next request sets its own before reading): one
-		// syscall-side timer update saved per small answer.
-		cn.nc.SetReadDeadline(time.Time{})
-		if cn.canceled.Load() {
+	// The body streams without the head's deadlines.
+	cn.cr.hard, cn.cr.until = time.Time{}, time.Time{}
+	if !cn.bodyBuffered(res) {
+		// A body that streams (possibly for long, possibly idle, as
+		// server-sent events are) is watched by the context watcher,
+		// and its reads carry no deadline: no wake-ups while it idles.
+		cn.watch()
+		cn.cr.clear()
+		if cn.canceled.Load() || ctx.Err() != nil {
 			res.Body.Close()
 			return fail(context.Canceled, false)
 		}
@@ -165,14 +210,14 @@ func (cn *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	b, _ := res.Body.(*body)
 	if b != nil {
-		b.stop = stop
+		b.stop = cn.stop
 		if b.noBody {
 			// Nothing to read: the connection is free now.
 			b.finish(nil)
 			res.Body = http.NoBody
 		}
-	} else if stop != nil {
-		stop()
+	} else if cn.stop != nil {
+		cn.stop()
 	}
 	cn.reused = true
 	return res, nil
@@ -208,14 +253,26 @@ func isConnGone(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed)
 }
 
+// pollSlice bounds how long a read waiting on the upstream goes without
+// looking at the request's context when no watcher is armed: the longest
+// a client's departure can go unnoticed while the upstream is silent.
+const pollSlice = 200 * time.Millisecond
+
 // connReader counts budget while a head is read, so a response head (or
 // trailer section) larger than MaxResponseHeaderBytes fails instead of
-// growing without bound.
+// growing without bound. While a request holds the connection it also
+// keeps the read deadline: the head's hard bound, or a polling slice, at
+// whose end the request's context is looked at and the deadline moved on.
 type connReader struct {
 	nc      net.Conn
 	limited bool
 	budget  int
 	n       int64 // bytes read since the request was written
+
+	ctx   context.Context // the current request's; nil while idle
+	hard  time.Time       // the head is due by then (zero: no bound)
+	until time.Time       // the caller's part of hard: past it, ErrDeadline
+	rdl   time.Time       // the read deadline set on nc (zero: none)
 }
 
 var errHeaderTooLarge = errors.New("h1: response header too large")
@@ -229,10 +286,78 @@ func (r *connReader) Read(p []byte) (int, error) {
 			p = p[:r.budget]
 		}
 	}
-	n, err := r.nc.Read(p)
-	r.n += int64(n)
-	if r.limited {
-		r.budget -= n
+	for {
+		n, err := r.nc.Read(p)
+		if n == 0 && err != nil && r.ctx != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if err = r.expired(err); err == nil {
+				continue // a polling slice ended; nothing else did
+			}
+		}
+		r.n += int64(n)
+		if r.limited {
+			r.budget -= n
+		}
+		return n, err
 	}
-	return n, err
+}
+
+// expired decides what a passed read deadline means: the request's
+// context ended (its cause), the hard bound passed (ErrDeadline for the
+// caller's deadline, err for the header timeout), or only a polling slice
+// ended (nil: the deadline is moved on).
+func (r *connReader) expired(err error) error {
+	if r.ctx.Err() != nil {
+		return context.Cause(r.ctx)
+	}
+	now := time.Now()
+	if !r.hard.IsZero() && !now.Before(r.hard) {
+		if !r.until.IsZero() && !now.Before(r.until) {
+			return ErrDeadline
+		}
+		return err
+	}
+	r.rdl = time.Time{}
+	return r.arm(now)
+}
+
+// arm makes sure the read deadline falls between half a polling slice
+// from now and the hard bound (or a slice from now), setting it only when
+// it does not: a busy connection updates its deadline about once per half
+// slice, not once per request. It reports the context's cause when the
+// request's context has ended.
+func (r *connReader) arm(now time.Time) error {
+	want := now.Add(pollSlice)
+	if !r.hard.IsZero() && r.hard.Before(want) {
+		want = r.hard
+	}
+	if r.rdl.IsZero() || r.rdl.After(want) || !r.rdl.After(now.Add(pollSlice/2)) {
+		r.nc.SetReadDeadline(want)
+		r.rdl = want
+	}
+	// A watcher that fired before the line above set a past deadline
+	// that was just replaced.
+	if r.ctx != nil && r.ctx.Err() != nil {
+		return context.Cause(r.ctx)
+	}
+	return nil
+}
+
+// clear removes the read deadline.
+func (r *connReader) clear() {
+	if !r.rdl.IsZero() {
+		r.nc.SetReadDeadline(time.Time{})
+		r.rdl = time.Time{}
+	}
+}
+
+// connWriter is what the write buffer flushes to: the socket, arming the
+// context watcher first when the request asks for it (armOnWrite).
+type connWriter struct{ cn *conn }
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	if w.cn.armOnWrite {
+		w.cn.armOnWrite = false
+		w.cn.watch()
+	}
+	return w.cn.nc.Write(p)
 }

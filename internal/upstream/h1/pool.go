@@ -41,10 +41,11 @@ func newHostPool(c *Client, host string) *hostPool {
 	return &hostPool{c: c, addr: addr}
 }
 
-// get returns a connection ready for a request: a pooled one that is
-// still open, or a new one. With MaxConnsPerHost reached it waits for a
-// connection to be released, or for ctx.
-func (hp *hostPool) get(ctx context.Context) (*conn, error) {
+// get returns a connection ready for a request, and the time it did: a
+// pooled one that is still open, or a new one. With MaxConnsPerHost
+// reached it waits for a connection to be released, for ctx, or until
+// until (non-zero), failing with ErrDeadline then.
+func (hp *hostPool) get(ctx context.Context, until time.Time) (*conn, time.Time, error) {
 	for {
 		hp.mu.Lock()
 		if n := len(hp.idle); n > 0 {
@@ -52,9 +53,13 @@ func (hp *hostPool) get(ctx context.Context) (*conn, error) {
 			hp.idle[n-1] = nil
 			hp.idle = hp.idle[:n-1]
 			hp.mu.Unlock()
-			if !cn.expired(time.Now()) && cn.alive() {
+			now := time.Now()
+			// The read deadline left from the last request may have
+			// passed while the connection idled; the liveness probe
+			// would take that for a dead connection.
+			if !cn.expired(now) && cn.cr.arm(now) == nil && cn.alive() {
 				cn.lend()
-				return cn, nil
+				return cn, now, nil
 			}
 			cn.destroy()
 			continue
@@ -64,54 +69,73 @@ func (hp *hostPool) get(ctx context.Context) (*conn, error) {
 			hp.open++
 			hp.dials++
 			hp.mu.Unlock()
-			return hp.dial(ctx)
+			return hp.dial(ctx, until)
 		}
 		// Saturated: wait for a released connection, or for a slot.
 		ch := make(chan *conn, 1)
 		hp.waiters = append(hp.waiters, ch)
 		hp.mu.Unlock()
+		var expire <-chan time.Time
+		if !until.IsZero() {
+			t := time.NewTimer(time.Until(until))
+			defer t.Stop()
+			expire = t.C
+		}
+		var err error
 		select {
 		case cn := <-ch:
 			if cn == nil {
 				// A connection closed and handed us its slot.
-				return hp.dial(ctx)
+				return hp.dial(ctx, until)
 			}
 			cn.lend()
-			return cn, nil
+			return cn, time.Now(), nil
 		case <-ctx.Done():
-			hp.mu.Lock()
-			for i, w := range hp.waiters {
-				if w == ch {
-					hp.waiters = append(hp.waiters[:i], hp.waiters[i+1:]...)
-					break
-				}
-			}
-			hp.mu.Unlock()
-			// Something may have been handed over in the meantime: pass
-			// it on rather than leak it.
-			select {
-			case cn := <-ch:
-				if cn == nil {
-					hp.slotFreed()
-				} else {
-					hp.put(cn)
-				}
-			default:
-			}
-			return nil, context.Cause(ctx)
+			err = context.Cause(ctx)
+		case <-expire:
+			err = ErrDeadline
 		}
+		hp.mu.Lock()
+		for i, w := range hp.waiters {
+			if w == ch {
+				hp.waiters = append(hp.waiters[:i], hp.waiters[i+1:]...)
+				break
+			}
+		}
+		hp.mu.Unlock()
+		// Something may have been handed over in the meantime: pass it
+		// on rather than leak it.
+		select {
+		case cn := <-ch:
+			if cn == nil {
+				hp.slotFreed()
+			} else {
+				hp.put(cn)
+			}
+		default:
+		}
+		return nil, time.Time{}, err
 	}
 }
 
-func (hp *hostPool) dial(ctx context.Context) (*conn, error) {
-	nc, err := hp.c.dialer.DialContext(ctx, "tcp", hp.addr)
+func (hp *hostPool) dial(ctx context.Context, until time.Time) (*conn, time.Time, error) {
+	d := hp.c.dialer
+	if !until.IsZero() && (d.Deadline.IsZero() || until.Before(d.Deadline)) {
+		dd := *d
+		dd.Deadline = until
+		d = &dd
+	}
+	nc, err := d.DialContext(ctx, "tcp", hp.addr)
 	if err != nil {
 		hp.slotFreed()
-		return nil, err
+		if !until.IsZero() && ctx.Err() == nil && !time.Now().Before(until) {
+			err = ErrDeadline
+		}
+		return nil, time.Time{}, err
 	}
 	cn := newConn(hp, nc)
 	cn.lend()
-	return cn, nil
+	return cn, time.Now(), nil
 }
 
 // put returns a healthy connection after a request: to a waiter, or to

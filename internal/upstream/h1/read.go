@@ -40,7 +40,10 @@ func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool,
 			if errors.Is(err, bufio.ErrBufferFull) {
 				return nil, false, errBadStatusLine
 			}
-			return nil, cn.cr.n == 0 && len(line) == 0, err
+			// Only a connection closed or reset before any answer byte
+			// is stale; a deadline or a cancellation is not.
+			stale := cn.cr.n == 0 && len(line) == 0 && (errors.Is(err, io.EOF) || isConnGone(err))
+			return nil, stale, err
 		}
 		code, status, major, minor, ok := parseStatusLine(line)
 		if !ok {

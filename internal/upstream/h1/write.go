@@ -132,6 +132,9 @@ func (cn *conn) writeRequest(req *http.Request) (err error) {
 			return &bodyReadError{cerr}
 		}
 	}
+	// What is left is at most one buffer's worth for an idle socket: it
+	// does not block, so it needs no watcher (see conn.armOnWrite).
+	cn.armOnWrite = false
 	return bw.Flush()
 }
 
