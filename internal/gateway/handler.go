@@ -301,7 +301,7 @@ func (g *Gateway) finish(snap *Snapshot, r *http.Request, x *exchange) {
 	g.recordStats(snap, rt, s, status, d) // the admin API's 15-minute ring
 	// Tracing: end the server span (a no-op unless sampled).
 	x.span.End(r, s, status)
-	if snap != nil && snap.accessLog != nil {
+	if snap != nil && snap.accessLog.Enabled() {
 		e := telemetry.Entry{
 			Time: s.Start, RequestID: s.RequestID, ClientIP: addrString(s.ClientIP), Method: r.Method,
 			Host: r.Host, Path: s.Path, Proto: r.Proto, Route: s.RouteName, Upstream: s.Upstream,

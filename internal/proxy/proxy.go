@@ -80,8 +80,8 @@ type Config struct {
 }
 
 type handler struct {
-	pool      *upstream.Pool
-	rt        http.RoundTripper
+	pool *upstream.Pool
+	rt   http.RoundTripper
 	// h1 is rt when the pool sends with the HTTP/1.1 client, which takes
 	// the route deadline as a value (RoundTripUntil); nil otherwise.
 	h1        *h1.Client

@@ -144,6 +144,10 @@ func dropLevelAndMessage(groups []string, a slog.Attr) slog.Attr {
 
 // Log records e. Errors (status >= 400) are always logged; successes are
 // sampled by sample_success.
+// Enabled reports whether Log writes anything ("off" does not), so a
+// caller can skip building entries.
+func (a *AccessLog) Enabled() bool { return a != nil && !a.off }
+
 func (a *AccessLog) Log(e *Entry) {
 	if a.off {
 		return
