@@ -33,6 +33,9 @@ type Entry struct {
 
 	// ttl is how long the store keeps the entry; set by Set.
 	ttl time.Duration
+	// memo, set by the memory backend's Set, keeps the fields of recent
+	// hits; nil means each hit formats its own.
+	memo *hitMemo
 }
 
 // Age is the entry's current age at now (§4.2.3).
@@ -52,9 +55,13 @@ func (e *Entry) isMarker() bool { return e.Status == 0 }
 // index slot (measured by BenchmarkMemoryPerObject).
 const entryOverhead = 760
 
+// hitFieldsOverhead is what an entry's hitMemo holds once the entry is
+// hit: its Age and Cache-Status values of the last second (~100 bytes).
+const hitFieldsOverhead = 112
+
 // size approximates the bytes e holds in memory, for the byte budget.
 func (e *Entry) size() int {
-	n := entryOverhead + len(e.Body)
+	n := entryOverhead + hitFieldsOverhead + len(e.Body)
 	for k, vs := range e.Header {
 		n += len(k) + 16
 		for _, v := range vs {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/portunus-gw/portunus/internal/router"
 )
@@ -34,25 +35,22 @@ func (p *Policy) queryKey(raw string) string {
 	return strings.Join(kept, "&")
 }
 
-// headerValues joins the request's values of names for a key: one
-// field per name, values trimmed, so "a,b" and "a, b" key alike.
-func headerValues(h http.Header, names []string) string {
-	if len(names) == 0 {
-		return ""
-	}
-	var b strings.Builder
+// appendHeaderValues appends the request's values of names for a key:
+// one field per name, values trimmed, so "a,b" and "a, b" key alike.
+// names are canonical (the route's vary list and varyNames are).
+func appendHeaderValues(b []byte, h http.Header, names []string) []byte {
 	for i, n := range names {
 		if i > 0 {
-			b.WriteByte('\x1e')
+			b = append(b, '\x1e')
 		}
-		for j, v := range h.Values(n) {
+		for j, v := range h[n] {
 			if j > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			b.WriteString(strings.TrimSpace(v))
+			b = append(b, strings.TrimSpace(v)...)
 		}
 	}
-	return b.String()
+	return b
 }
 
 // varyNames lists the header names a response's Vary fields name.
@@ -79,20 +77,64 @@ func (p *Policy) baseKeys(r *http.Request, path, consumer string) (shared, own K
 		Path:  path,
 		Query: p.queryKey(r.URL.RawQuery),
 	}
-	vary := headerValues(r.Header, p.vary)
-	if !p.perConsumer {
-		k.Extra = "v=" + vary
-		return k, k
-	}
 	shared, own = k, k
-	shared.Extra = "v=" + vary + "\x1es"
-	own.Extra = "v=" + vary + "\x1ec=" + consumer
+	shared.Extra = string(p.appendExtra(nil, r.Header, consumer, false))
+	if !p.perConsumer {
+		return shared, shared
+	}
+	own.Extra = string(p.appendExtra(nil, r.Header, consumer, true))
 	return shared, own
+}
+
+// appendExtra appends the Extra part of a base key: the values of the
+// route's vary headers and, on routes with auth, the consumer (own) or
+// the shared marker.
+func (p *Policy) appendExtra(b []byte, h http.Header, consumer string, own bool) []byte {
+	b = append(b, "v="...)
+	b = appendHeaderValues(b, h, p.vary)
+	if p.perConsumer {
+		if own {
+			b = append(b, "\x1ec="...)
+			b = append(b, consumer...)
+		} else {
+			b = append(b, "\x1es"...)
+		}
+	}
+	return b
+}
+
+// appendVariant appends what turns a base key into the key of the answer
+// for a request whose stored answers vary by names.
+func appendVariant(b []byte, h http.Header, names []string) []byte {
+	b = append(b, "\x1erv="...)
+	return appendHeaderValues(b, h, names)
 }
 
 // variant is the key of the answer for a request whose stored answers
 // vary by names.
 func variant(base Key, r *http.Request, names []string) Key {
-	base.Extra += "\x1erv=" + headerValues(r.Header, names)
+	base.Extra = string(appendVariant([]byte(base.Extra), r.Header, names))
 	return base
 }
+
+// appendKeyPrefix appends the start of k's backend key (k.String()): every
+// field but Extra, and the separator before it.
+func appendKeyPrefix(b []byte, k *Key) []byte {
+	b = append(b, k.Route...)
+	b = append(b, sep...)
+	b = append(b, k.Host...)
+	b = append(b, sep...)
+	b = append(b, k.Path...)
+	b = append(b, sep...)
+	b = append(b, k.Query...)
+	return append(b, sep...)
+}
+
+// keyBuf is scratch space for building lookup keys without allocating.
+type keyBuf struct{ b []byte }
+
+var keyBufs = sync.Pool{New: func() any { return &keyBuf{b: make([]byte, 0, 256)} }}
+
+// maxPooledKey bounds the buffers kept in keyBufs, so one huge key does
+// not stay in memory.
+const maxPooledKey = 4 << 10

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/maypok86/otter/v2"
 )
@@ -91,6 +92,14 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	return e, nil
 }
 
+// getBytes is Get for a key held in a byte slice, without converting it
+// to a string: otter only hashes and compares the key of a read and keeps
+// no reference to it, so the caller may reuse key once getBytes returns.
+func (m *Memory) getBytes(key []byte) *Entry {
+	e, _ := m.c.GetIfPresent(unsafe.String(unsafe.SliceData(key), len(key)))
+	return e
+}
+
 // Set implements Backend. The entry is kept as is: callers never modify
 // an entry after storing it.
 func (m *Memory) Set(_ context.Context, key, urlKey string, e *Entry, ttl time.Duration) error {
@@ -105,6 +114,9 @@ func (m *Memory) Set(_ context.Context, key, urlKey string, e *Entry, ttl time.D
 	sh.mu.Unlock()
 	c := *e
 	c.ttl = ttl
+	if !c.isMarker() {
+		c.memo = &hitMemo{}
+	}
 	m.c.Set(key, &c)
 	return nil
 }

@@ -74,6 +74,7 @@ type Policy struct {
 	wait        time.Duration
 	refreshTO   time.Duration
 	backend     Backend
+	mem         *Memory // backend, when it is the in-process one
 	metrics     Recorder
 	log         *slog.Logger
 	now         func() time.Time
@@ -101,6 +102,7 @@ func New(o Options) *Policy {
 		maxObject: o.MaxObjectBytes, wait: o.Wait, refreshTO: o.RefreshTimeout,
 		backend: o.Backend, metrics: o.Metrics, log: o.Log, now: o.Now,
 	}
+	p.mem, _ = o.Backend.(*Memory)
 	for _, v := range o.Vary {
 		p.vary = append(p.vary, http.CanonicalHeaderKey(v))
 	}
@@ -171,7 +173,7 @@ func (p *Policy) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State
 	// A credential the gateway does not know about may select what the
 	// upstream answers: such requests neither read nor fill the cache.
 	if !p.perConsumer && len(r.Header["Authorization"]) > 0 {
-		setStatus(w.Header(), "portunus; fwd=bypass; detail=authorization")
+		setStatus(w.Header(), statusBypassAuth)
 		p.observe("bypass", s)
 		next(w, r, s)
 		return
@@ -184,91 +186,137 @@ func (p *Policy) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State
 		clientNoStore = cc.noStore
 	}
 	if clientNoStore {
-		setStatus(w.Header(), "portunus; fwd=request; detail=no-store")
+		setStatus(w.Header(), statusNoStore)
 		p.observe("bypass", s)
 		next(w, r, s)
 		return
 	}
 	path := p.path(r, s)
-	shared, own := p.baseKeys(r, path, s.Consumer)
-	e, ekey, marker := p.lookup(r, shared, own)
+	kb := keyBufs.Get().(*keyBuf)
+	e, ref, marker := p.lookup(r, path, s.Consumer, kb)
+	if cap(kb.b) <= maxPooledKey {
+		keyBufs.Put(kb)
+	}
 	now := p.now()
 	if e != nil {
 		age := e.Age(now)
 		switch {
 		case clientNoCache:
-			p.revalidate(w, r, s, next, e, ekey, "portunus; fwd=request")
+			p.revalidate(w, r, s, next, e, p.keyOf(r, path, s.Consumer, ref), fwdRequest)
 			return
 		case age < e.Lifetime:
-			p.writeEntry(w, r, e, age, "portunus; hit; ttl="+strconv.FormatInt(int64((e.Lifetime-age)/time.Second), 10))
+			ageV, st := e.hitFields(age, false)
+			p.writeEntry(w, r, e, ageV, st)
 			p.observe("hit", s)
 			return
 		case !e.MustRevalidate && age-e.Lifetime < e.SWR:
-			p.writeEntry(w, r, e, age, "portunus; hit; ttl="+strconv.FormatInt(-int64((age-e.Lifetime)/time.Second), 10)+"; detail=stale-while-revalidate")
+			ageV, st := e.hitFields(age, true)
+			p.writeEntry(w, r, e, ageV, st)
 			p.observe("stale", s)
-			p.refreshInBackground(r, s, next, e, ekey)
+			p.refreshInBackground(r, s, next, e, p.keyOf(r, path, s.Consumer, ref))
 			return
 		}
-		p.revalidate(w, r, s, next, e, ekey, "portunus; fwd=stale")
+		p.revalidate(w, r, s, next, e, p.keyOf(r, path, s.Consumer, ref), fwdStale)
 		return
 	}
-	fwd := "portunus; fwd=uri-miss"
+	fwd := fwdURIMiss
 	if marker != nil {
-		fwd = "portunus; fwd=vary-miss"
+		fwd = fwdVaryMiss
 	}
 	if clientNoCache {
-		fwd = "portunus; fwd=request"
+		fwd = fwdRequest
 	}
 	if r.Method == http.MethodHead {
 		// HEAD is answered from GET entries but never fills them: its
 		// answer has no body to store.
-		setStatus(w.Header(), fwd)
+		setStatus(w.Header(), fwd.plain)
 		p.observe("miss", s)
 		next(w, r, s)
 		return
 	}
 	p.observe("miss", s)
+	_, own := p.baseKeys(r, path, s.Consumer)
 	p.coalesce(w, r, s, next, own.String(), fwd)
+}
+
+// keyRef says which key a lookup found its entry under: the consumer's
+// own base key or the shared one, and the variant of a Vary marker.
+type keyRef struct {
+	own, variant bool
+	names        []string // the marker's Vary names, when variant
+}
+
+// keyOf is the Key that ref designates for r.
+func (p *Policy) keyOf(r *http.Request, path, consumer string, ref keyRef) Key {
+	shared, own := p.baseKeys(r, path, consumer)
+	k := shared
+	if ref.own {
+		k = own
+	}
+	if ref.variant {
+		k = variant(k, r, ref.names)
+	}
+	return k
 }
 
 // lookup finds the stored answer for r: first under the shared key, then
 // (routes with auth) under the consumer's. marker is a Vary marker found
-// without a matching variant.
-func (p *Policy) lookup(r *http.Request, shared, own Key) (e *Entry, key Key, marker *Entry) {
+// without a matching variant. Keys are built in kb, not as strings: a hit
+// on the memory backend allocates nothing here.
+func (p *Policy) lookup(r *http.Request, path, consumer string, kb *keyBuf) (e *Entry, ref keyRef, marker *Entry) {
 	ctx := r.Context()
-	keys := [2]Key{shared, own}
-	n := 2
-	if shared == own {
-		n = 1
+	k := Key{
+		Route: p.route,
+		Host:  router.NormalizeHost(r.Host),
+		Path:  path,
+		Query: p.queryKey(r.URL.RawQuery),
 	}
-	for _, k := range keys[:n] {
-		got, err := p.backend.Get(ctx, k.String())
+	b := appendKeyPrefix(kb.b[:0], &k)
+	defer func() { kb.b = b }()
+	start := len(b)
+	n := 1
+	if p.perConsumer {
+		n = 2 // shared, then own
+	}
+	for i := range n {
+		own := i == 1
+		b = p.appendExtra(b[:start], r.Header, consumer, own)
+		got, err := p.get(ctx, b)
 		if err != nil {
 			p.log.Warn("cache lookup failed", "route", p.route, "error", err)
-			return nil, Key{}, nil
+			return nil, keyRef{}, nil
 		}
 		if got == nil {
 			continue
 		}
 		if !got.isMarker() {
-			return got, k, nil
+			return got, keyRef{own: own}, nil
 		}
-		vk := variant(k, r, got.Vary)
-		v, err := p.backend.Get(ctx, vk.String())
+		b = appendVariant(b, r.Header, got.Vary)
+		v, err := p.get(ctx, b)
 		if err != nil {
 			p.log.Warn("cache lookup failed", "route", p.route, "error", err)
-			return nil, Key{}, nil
+			return nil, keyRef{}, nil
 		}
 		if v != nil {
-			return v, vk, nil
+			return v, keyRef{own: own, variant: true, names: got.Vary}, nil
 		}
 		marker = got
 	}
-	return nil, Key{}, marker
+	return nil, keyRef{}, marker
+}
+
+// get reads the entry at key; the memory backend is read without
+// converting key to a string.
+func (p *Policy) get(ctx context.Context, key []byte) (*Entry, error) {
+	if p.mem != nil {
+		return p.mem.getBytes(key), nil
+	}
+	return p.backend.Get(ctx, string(key))
 }
 
 // coalesce makes concurrent misses of one key share one upstream request.
-func (p *Policy) coalesce(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, key, fwd string) {
+func (p *Policy) coalesce(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, key string, fwd *fwdStatus) {
 	f := &flight{done: make(chan struct{})}
 	if v, loaded := p.flights.LoadOrStore(key, f); loaded {
 		other := v.(*flight)
@@ -280,7 +328,7 @@ func (p *Policy) coalesce(w http.ResponseWriter, r *http.Request, s *pipeline.St
 		case <-other.done:
 			t.Stop()
 			if e := other.entry; e != nil && p.usableFor(e, s) {
-				p.writeEntry(w, r, e, e.Age(p.now()), "portunus; hit; detail=coalesced")
+				p.writeEntry(w, r, e, ageField(e.Age(p.now())), statusCoalesced)
 				return
 			}
 		case <-t.C:
@@ -308,7 +356,7 @@ func (p *Policy) usableFor(e *Entry, _ *pipeline.State) bool {
 
 // fetch forwards r and stores the answer when allowed; it returns the
 // stored entry (nil when nothing was stored).
-func (p *Policy) fetch(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, fwd string) *Entry {
+func (p *Policy) fetch(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, fwd *fwdStatus) *Entry {
 	rec := p.newRecorder(w, r, s, fwd)
 	next(rec, r, s)
 	return rec.finish()
@@ -317,7 +365,7 @@ func (p *Policy) fetch(w http.ResponseWriter, r *http.Request, s *pipeline.State
 // revalidate asks the upstream whether the stale entry e is still good
 // (with its validators) and answers from it on 304, or with it on an
 // error within stale-if-error.
-func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key, fwd string) {
+func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key, fwd *fwdStatus) {
 	now := p.now()
 	allowStaleOnError := !e.MustRevalidate && e.Age(now)-e.Lifetime < e.SIE
 	r2 := r
@@ -336,10 +384,11 @@ func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.
 			p.store(r.Context(), key, ne)
 			e = ne
 		}
-		p.writeEntry(w, r, e, e.Age(p.now()), fwd+"; fwd-status=304")
+		p.writeEntry(w, r, e, ageField(e.Age(p.now())), fwd.revalidated)
 		p.observe("revalidated", s)
 	case rec.intercepted:
-		p.writeEntry(w, r, e, e.Age(p.now()), "portunus; hit; ttl="+strconv.FormatInt(-int64((e.Age(p.now())-e.Lifetime)/time.Second), 10)+"; fwd-status="+strconv.Itoa(rec.status)+"; detail=stale-if-error")
+		age := e.Age(p.now())
+		p.writeEntry(w, r, e, ageField(age), []string{"portunus; hit; ttl=" + strconv.FormatInt(int64((e.Lifetime-age)/time.Second), 10) + "; fwd-status=" + strconv.Itoa(rec.status) + "; detail=stale-if-error"})
 		p.observe("stale", s)
 	default:
 		rec.finish()
@@ -381,7 +430,7 @@ func (p *Policy) refreshInBackground(r *http.Request, s *pipeline.State, next pi
 		defer p.wg.Done()
 		defer p.refreshing.Delete(ks)
 		defer cancel()
-		rec := p.newRecorder(&discardWriter{h: http.Header{}}, r2, &st, "")
+		rec := p.newRecorder(&discardWriter{h: http.Header{}}, r2, &st, nil)
 		rec.intercept304 = hasValidator(e.Header)
 		rec.interceptErr = true // a failed refresh keeps the stale entry
 		next(rec, r2, &st)
@@ -431,14 +480,15 @@ func (p *Policy) invalidate(ctx context.Context, k Key) {
 	}
 }
 
-// setStatus adds this cache's Cache-Status member after any an upstream
-// cache added: RFC 9211 §2 lists caches from the origin towards the client.
-func setStatus(h http.Header, v string) {
+// setStatus adds this cache's Cache-Status member v (a shared field
+// value) after any an upstream cache added: RFC 9211 §2 lists caches from
+// the origin towards the client.
+func setStatus(h http.Header, v []string) {
 	if prev := h["Cache-Status"]; len(prev) > 0 {
-		h["Cache-Status"] = []string{strings.Join(prev, ", ") + ", " + v}
+		h["Cache-Status"] = []string{strings.Join(prev, ", ") + ", " + v[0]}
 		return
 	}
-	h["Cache-Status"] = []string{v}
+	h["Cache-Status"] = v
 }
 
 // Route is the route this policy caches for.

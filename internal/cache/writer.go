@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/pipeline"
@@ -17,7 +18,7 @@ type recorder struct {
 	p       *Policy
 	r       *http.Request
 	s       *pipeline.State
-	fwd     string
+	fwd     *fwdStatus // nil: no Cache-Status (background refresh)
 	reqTime time.Time
 	// pre are the header names outer layers set before the upstream
 	// answered (request id, rate-limit fields): never stored.
@@ -35,7 +36,7 @@ type recorder struct {
 	clen    int64
 }
 
-func (p *Policy) newRecorder(w http.ResponseWriter, r *http.Request, s *pipeline.State, fwd string) *recorder {
+func (p *Policy) newRecorder(w http.ResponseWriter, r *http.Request, s *pipeline.State, fwd *fwdStatus) *recorder {
 	h := w.Header()
 	pre := make(map[string]bool, len(h))
 	for k := range h {
@@ -87,10 +88,10 @@ func (c *recorder) WriteHeader(code int) {
 			}
 		}
 	}
-	if c.fwd != "" {
-		st := c.fwd
+	if c.fwd != nil {
+		st := c.fwd.plain
 		if c.storing {
-			st += "; stored"
+			st = c.fwd.stored
 		}
 		setStatus(h, st)
 	}
@@ -173,8 +174,10 @@ func bodyAllowed(status int) bool {
 }
 
 // writeEntry answers from a stored entry, or 304 when the client's
-// conditional matches it.
-func (p *Policy) writeEntry(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, status string) {
+// conditional matches it. age and status are the Age and Cache-Status
+// field values; like the entry's own field values they are shared with
+// other answers and must not be modified in place.
+func (p *Policy) writeEntry(w http.ResponseWriter, r *http.Request, e *Entry, age, status []string) {
 	h := w.Header()
 	if e.Status == http.StatusOK && notModified(r, e) {
 		for _, k := range notModifiedFields {
@@ -182,16 +185,16 @@ func (p *Policy) writeEntry(w http.ResponseWriter, r *http.Request, e *Entry, ag
 				h[k] = v
 			}
 		}
-		h["Age"] = ageField(age)
-		h["Cache-Status"] = []string{status}
+		h["Age"] = age
+		h["Cache-Status"] = status
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	for k, v := range e.Header {
 		h[k] = v
 	}
-	h["Age"] = ageField(age)
-	h["Cache-Status"] = []string{status}
+	h["Age"] = age
+	h["Cache-Status"] = status
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && len(e.Body) > 0 {
 		_, _ = w.Write(e.Body)
@@ -202,7 +205,8 @@ func (p *Policy) writeEntry(w http.ResponseWriter, r *http.Request, e *Entry, ag
 var notModifiedFields = []string{"Cache-Control", "Content-Location", "Date", "Etag", "Expires", "Vary", "Last-Modified"}
 
 // notModified evaluates If-None-Match (weak comparison, "*"), or when it
-// is absent If-Modified-Since, against e (RFC 9110 §13.2.2).
+// is absent If-Modified-Since, against e (RFC 9110 §13.2.2). Request
+// headers are read by their canonical names, as the server stores them.
 func notModified(r *http.Request, e *Entry) bool {
 	if inm := r.Header["If-None-Match"]; len(inm) > 0 {
 		etag := ""
@@ -210,7 +214,7 @@ func notModified(r *http.Request, e *Entry) bool {
 			etag = v[0]
 		}
 		for _, line := range inm {
-			for _, t := range strings.Split(line, ",") {
+			for t := range strings.SplitSeq(line, ",") {
 				t = strings.TrimSpace(t)
 				if t == "*" || (etag != "" && weakEqual(t, etag)) {
 					return true
@@ -219,12 +223,19 @@ func notModified(r *http.Request, e *Entry) bool {
 		}
 		return false
 	}
-	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
-		since, ok := parseHTTPDate(ims)
-		lm, ok2 := parseHTTPDate(e.Header.Get("Last-Modified"))
+	if ims := r.Header["If-Modified-Since"]; len(ims) > 0 && ims[0] != "" {
+		since, ok := parseHTTPDate(ims[0])
+		lm, ok2 := parseHTTPDate(first(e.Header["Last-Modified"]))
 		return ok && ok2 && !lm.After(since)
 	}
 	return false
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // weakEqual compares entity tags ignoring the W/ prefix.
@@ -272,7 +283,7 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 var ageFields = func() [600][]string {
 	var t [600][]string
 	for i := range t {
-		t[i] = []string{strconv.Itoa(i)}[:1:1]
+		t[i] = constField(strconv.Itoa(i))
 	}
 	return t
 }()
@@ -283,4 +294,78 @@ func ageField(age time.Duration) []string {
 		return ageFields[sec]
 	}
 	return []string{strconv.FormatInt(max(sec, 0), 10)}
+}
+
+// constField is a header field value shared by many answers: clipped, so
+// an append copies; nobody may modify it in place.
+func constField(v string) []string { return []string{v}[:1:1] }
+
+// fwdStatus holds the Cache-Status values of one reason for forwarding a
+// request, built once.
+type fwdStatus struct {
+	// plain is sent when the answer is not stored, stored when it is,
+	// revalidated when a 304 refreshed the stored answer.
+	plain, stored, revalidated []string
+}
+
+func newFwdStatus(v string) *fwdStatus {
+	return &fwdStatus{
+		plain:       constField(v),
+		stored:      constField(v + "; stored"),
+		revalidated: constField(v + "; fwd-status=304"),
+	}
+}
+
+// The Cache-Status values (RFC 9211) of the common outcomes.
+var (
+	fwdURIMiss  = newFwdStatus("portunus; fwd=uri-miss")
+	fwdVaryMiss = newFwdStatus("portunus; fwd=vary-miss")
+	fwdRequest  = newFwdStatus("portunus; fwd=request")
+	fwdStale    = newFwdStatus("portunus; fwd=stale")
+
+	statusBypassAuth = constField("portunus; fwd=bypass; detail=authorization")
+	statusNoStore    = constField("portunus; fwd=request; detail=no-store")
+	statusCoalesced  = constField("portunus; hit; detail=coalesced")
+)
+
+// hitMemo remembers the Age and Cache-Status values last sent from one
+// stored entry, so the hits of one second share them instead of each
+// formatting its own. The memory backend gives each entry it stores one.
+type hitMemo struct{ last atomic.Pointer[hitValues] }
+
+// hitValues are the fields of a hit at one age, in whole seconds.
+type hitValues struct {
+	ageSec, ttlSec int64
+	stale          bool
+	vals           [2]string // Age, Cache-Status
+}
+
+// hitFields are the Age and Cache-Status field values of a hit on e at
+// age: fresh, or (stale) within stale-while-revalidate. ttl is the
+// remaining freshness lifetime (RFC 9211 §2.4), negative when stale.
+func (e *Entry) hitFields(age time.Duration, stale bool) (ageV, status []string) {
+	ageSec := max(int64(age/time.Second), 0)
+	ttlSec := int64((e.Lifetime - age) / time.Second)
+	if e.memo != nil {
+		if v := e.memo.last.Load(); v != nil && v.ageSec == ageSec && v.ttlSec == ttlSec && v.stale == stale {
+			return v.vals[0:1:1], v.vals[1:2:2]
+		}
+	}
+	v := &hitValues{ageSec: ageSec, ttlSec: ttlSec, stale: stale}
+	if ageSec < int64(len(ageFields)) {
+		v.vals[0] = ageFields[ageSec][0]
+	} else {
+		v.vals[0] = strconv.FormatInt(ageSec, 10)
+	}
+	var buf [64]byte
+	b := append(buf[:0], "portunus; hit; ttl="...)
+	b = strconv.AppendInt(b, ttlSec, 10)
+	if stale {
+		b = append(b, "; detail=stale-while-revalidate"...)
+	}
+	v.vals[1] = string(b)
+	if e.memo != nil {
+		e.memo.last.Store(v)
+	}
+	return v.vals[0:1:1], v.vals[1:2:2]
 }
