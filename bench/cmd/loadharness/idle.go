@@ -46,6 +46,10 @@ type idleResult struct {
 	RSSBeforeKiB uint64  `json:"rss_before_kib"`
 	RSSAfterKiB  uint64  `json:"rss_after_kib"`
 	KiBPerConn   float64 `json:"kib_per_conn"`
+	// With -idle-hold: the same after the connections idled that long.
+	HeldSec        float64 `json:"held_sec,omitempty"`
+	RSSHeldKiB     uint64  `json:"rss_held_kib,omitempty"`
+	KiBPerConnHeld float64 `json:"kib_per_conn_held,omitempty"`
 }
 
 // measureIdle opens n keep-alive connections to each target, one request
@@ -54,18 +58,24 @@ type idleResult struct {
 // and reports its RSS growth per connection. Connections come from
 // several 127.0.0.x source addresses. It stops early, and says why, when
 // the machine refuses more (descriptor limits, ports, memory).
-func measureIdle(ctx context.Context, targets []*target, n int) []idleResult {
+//
+// With hold > 0 the connections then stay open and idle that much longer
+// and RSS is read again: a Go server shrinks the stacks of goroutines
+// blocked on idle connections only at a garbage collection, and an idle
+// process collects only when the runtime forces it (every two minutes),
+// so the first reading shows the stacks as the last request left them.
+func measureIdle(ctx context.Context, targets []*target, n int, hold time.Duration) []idleResult {
 	var out []idleResult
 	for _, t := range targets {
 		if ctx.Err() != nil {
 			break
 		}
-		out = append(out, idleOne(ctx, t, n))
+		out = append(out, idleOne(ctx, t, n, hold))
 	}
 	return out
 }
 
-func idleOne(ctx context.Context, t *target, n int) idleResult {
+func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResult {
 	r := idleResult{Target: t.name, Wanted: n}
 	u, err := url.Parse(t.url)
 	if err != nil {
@@ -144,6 +154,19 @@ func idleOne(ctx context.Context, t *target, n int) idleResult {
 	if r.Opened > 0 && r.RSSAfterKiB > r.RSSBeforeKiB {
 		r.KiBPerConn = float64(r.RSSAfterKiB-r.RSSBeforeKiB) / float64(r.Opened)
 	}
+	if hold > 0 && r.Opened > 0 {
+		logf("idle %s: holding %d connections for %s", t.name, r.Opened, hold)
+		start := time.Now()
+		select {
+		case <-time.After(hold):
+		case <-ctx.Done():
+		}
+		r.HeldSec = time.Since(start).Seconds()
+		r.RSSHeldKiB, _ = treeRSSKiB(t.proc.pid())
+		if r.RSSHeldKiB > r.RSSBeforeKiB {
+			r.KiBPerConnHeld = float64(r.RSSHeldKiB-r.RSSBeforeKiB) / float64(r.Opened)
+		}
+	}
 	return r
 }
 
@@ -176,9 +199,13 @@ func openIdle(ctx context.Context, host string, i int, req []byte, br *bufio.Rea
 }
 
 func printIdle(results []idleResult) {
-	fmt.Printf("\n%16s %8s %8s %12s %12s %10s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "KiB/conn", "stopped by")
+	fmt.Printf("\n%16s %8s %8s %12s %12s %10s %12s %12s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "KiB/conn", "RSS held", "KiB/conn", "stopped by")
 	for _, r := range results {
-		fmt.Printf("%16s %8d %8d %9.1f MiB %9.1f MiB %10.2f  %s\n", r.Target, r.Wanted, r.Opened,
-			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, r.KiBPerConn, r.StopReason)
+		held := fmt.Sprintf("%12s %12s", "-", "-")
+		if r.HeldSec > 0 {
+			held = fmt.Sprintf("%8.1f MiB %12s", float64(r.RSSHeldKiB)/1024, fmt.Sprintf("%.2f @%.0fs", r.KiBPerConnHeld, r.HeldSec))
+		}
+		fmt.Printf("%16s %8d %8d %9.1f MiB %9.1f MiB %10.2f %s  %s\n", r.Target, r.Wanted, r.Opened,
+			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, r.KiBPerConn, held, r.StopReason)
 	}
 }

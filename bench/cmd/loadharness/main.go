@@ -58,9 +58,10 @@ type options struct {
 	nginxBin    string
 	portunusBin string
 	keep        bool
-	auth        string   // -auth: apikey or jwt (auth.go)
-	idle        int      // -idle: idle keep-alive connections per target (idle.go)
-	headers     []string // sent by wrk with every request
+	auth        string        // -auth: apikey or jwt (auth.go)
+	idle        int           // -idle: idle keep-alive connections per target (idle.go)
+	idleHold    time.Duration // -idle-hold: read RSS again after the connections idled this long
+	headers     []string      // sent by wrk with every request
 
 	soak      time.Duration // -soak: one long wrk run per target with RSS sampling (soak.go)
 	soakEvery time.Duration // -soak-every: RSS sampling interval
@@ -88,6 +89,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.portunusBin, "portunus-bin", "", "prebuilt portunus binary (default: go build ./cmd/portunus)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, wrk output)")
 	fs.StringVar(&o.extra.route, "portunus-route", "", `policies added to the measured route, as YAML flow-mapping entries, e.g. 'rate_limits: [{ limit: 1000000000, window: 1s }]'`)
+	fs.DurationVar(&o.idleHold, "idle-hold", 0, "with -idle: keep the connections open and idle this long after the first reading, then read RSS again (150s spans the Go runtime's forced GC, which shrinks idle goroutines' stacks)")
 	fs.IntVar(&o.idle, "idle", 0, "instead of wrk: open this many idle keep-alive connections (one request each) to every target and report RSS per connection; several 127.0.0.x sources, descriptor limit raised")
 	fs.StringVar(&o.auth, "auth", "", "authenticate the measured route: apikey (a consumer's X-API-Key) or jwt (RS256, static key, one token); wrk sends the credential to every target")
 	fs.StringVar(&o.extra.top, "portunus-top", "", `top-level YAML added to Portunus's config, e.g. 'store: { backend: redis, redis: { addresses: ["127.0.0.1:6379"] } }'`)
@@ -168,7 +170,7 @@ func (o options) budget() time.Duration {
 	if o.soak > 0 {
 		return 6*time.Minute + time.Duration(len(o.targets))*(readyTimeout+soakBudget(o.soak)+2*stopGrace)
 	}
-	perTarget := readyTimeout + o.warmup + time.Duration(o.rounds)*(time.Duration(wholeSeconds(o.duration))*time.Second+15*time.Second)
+	perTarget := readyTimeout + o.warmup + time.Duration(o.rounds)*(time.Duration(wholeSeconds(o.duration))*time.Second+15*time.Second) + o.idleHold
 	return 6*time.Minute + time.Duration(len(o.targets))*(perTarget+2*stopGrace)
 }
 
@@ -281,7 +283,7 @@ func run(o options) (err error) {
 		return err
 	}
 	if o.idle > 0 {
-		printIdle(measureIdle(ctx, targets, o.idle))
+		printIdle(measureIdle(ctx, targets, o.idle, o.idleHold))
 		return nil
 	}
 	if o.soak > 0 {
