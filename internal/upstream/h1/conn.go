@@ -138,6 +138,10 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time) (*http.Respon
 		cn.hp.put(cn)
 		return nil, context.Cause(ctx)
 	}
+	if !until.IsZero() && !now.Before(until) {
+		cn.hp.put(cn)
+		return nil, ErrDeadline
+	}
 	cn.cr.ctx, cn.cr.until, cn.stop = ctx, until, nil
 	hasBody := req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
 	if hasBody {

@@ -53,10 +53,22 @@ func TestRoundTripUntilDeadline(t *testing.T) {
 	if st := c.HostStats(addr); st.Open != 0 {
 		t.Errorf("stats %+v; want the connection closed", st)
 	}
-	// A deadline already past fails before anything is sent.
-	_, err = c.RoundTripUntil(req, time.Now().Add(-time.Second))
-	if !errors.Is(err, ErrDeadline) {
-		t.Errorf("past deadline: error %v; want ErrDeadline", err)
+}
+
+// A deadline already past fails before anything is sent.
+func TestRoundTripUntilPastDeadline(t *testing.T) {
+	t.Parallel()
+	var received atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { received.Add(1) }))
+	defer srv.Close()
+	c := newClient(t, Options{})
+	get(t, c, srv.URL) // a pooled connection, so the check is not the dial's
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	if _, err := c.RoundTripUntil(req, time.Now().Add(-time.Second)); !errors.Is(err, ErrDeadline) {
+		t.Errorf("error %v; want ErrDeadline", err)
+	}
+	if n := received.Load(); n != 1 {
+		t.Errorf("upstream received %d requests; want 1 (the past-deadline one never sent)", n)
 	}
 }
 
