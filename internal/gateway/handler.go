@@ -59,7 +59,6 @@ type exchange struct {
 	rec   recorder
 	req   router.Request
 	match router.Match[*Route]
-	buf   [64]byte
 	// body counts the request body bytes read (metrics); nil when the
 	// request has no body or matched no route.
 	body *telemetry.BodyCounter
@@ -115,8 +114,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 	x.rec.reset(w)
 	rw := &x.rec
 
-	s.RequestID = g.ids.fromRequest(r.Header["X-Request-Id"], x.buf[:0])
-	rw.Header()["X-Request-Id"] = []string{s.RequestID}
+	var idVal []string
+	s.RequestID, idVal = g.ids.fromRequest(r.Header["X-Request-Id"])
+	rw.Header()["X-Request-Id"] = idVal
 	g.metrics.RequestStarted() // nil-safe: a nil *Metrics records nothing
 	// Tracing (internal/tracing): a sampled request gets its SERVER span
 	// in r's context, before finish captures r; tracing off costs this
