@@ -136,10 +136,23 @@ func paramIs(raw, name string) bool {
 	return err == nil && u == name
 }
 
+// hasParam reports whether the raw query holds parameter name.
+func hasParam(raw, name string) bool {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, _, _ := strings.Cut(part, "=")
+		if paramIs(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Hide removes the key header and every occurrence of the query
 // parameter, leaving the rest of the query byte for byte.
 func (m *apiKey) Hide(r *http.Request) {
-	r.Header.Del(m.header)
+	delete(r.Header, m.header) // canonical already: no Del to canonicalize it again
 	if m.query == "" || r.URL == nil || r.URL.RawQuery == "" {
 		return
 	}
@@ -148,6 +161,9 @@ func (m *apiKey) Hide(r *http.Request) {
 }
 
 func dropParam(raw, name string) string {
+	if !hasParam(raw, name) {
+		return raw // nothing to drop: no copy
+	}
 	var b strings.Builder
 	rest := raw
 	for rest != "" {

@@ -122,3 +122,26 @@ func FuzzQueryKey(f *testing.F) {
 		}
 	})
 }
+
+// Hiding a key read from the header leaves a query without the parameter
+// byte for byte, and removes the header however the client spelled it.
+func TestAPIKeyHideWithoutQueryParam(t *testing.T) {
+	t.Parallel()
+	m := NewAPIKey(config.APIKeySource{Query: "api_key"}, testDir(t))
+	for _, raw := range []string{"a=1&&b=2", "&x", "api_keyx=1&b", "a=%zz"} {
+		r := httptest.NewRequest("GET", "/?"+raw, nil)
+		r.Header.Set("x-api-key", "bob-key")
+		m.Hide(r)
+		if r.URL.RawQuery != raw {
+			t.Errorf("query %q became %q", raw, r.URL.RawQuery)
+		}
+		if len(r.Header) != 0 {
+			t.Errorf("header left: %v", r.Header)
+		}
+	}
+	r := httptest.NewRequest("GET", "/?a=1&api_key=bob-key&b=2", nil)
+	m.Hide(r)
+	if r.URL.RawQuery != "a=1&b=2" {
+		t.Errorf("query with the key became %q; want a=1&b=2", r.URL.RawQuery)
+	}
+}

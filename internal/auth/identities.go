@@ -10,7 +10,9 @@ type identities map[*consumers.Consumer]*Identity
 func newIdentities(dir *consumers.Directory) identities {
 	ids := identities{}
 	for _, c := range dir.All() {
-		ids[c] = identityOf(c).(*Identity)
+		id := identityOf(c).(*Identity)
+		id.rolesOf = dir // dir.ByName(c.Name) is c: its roles are Roles
+		ids[c] = id
 	}
 	return ids
 }

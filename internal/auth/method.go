@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/portunus-gw/portunus/internal/consumers"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 )
 
@@ -21,6 +22,11 @@ type Identity struct {
 	// Header is extra headers to send upstream (claims_to_headers,
 	// forward auth copy_headers); nil for none.
 	Header http.Header
+
+	// rolesOf is the directory whose consumer of this name gave Roles
+	// (a config consumer's prebuilt identity): the middleware has nothing
+	// to merge from it. Nil for any other identity.
+	rolesOf *consumers.Directory
 }
 
 // ErrNoCredentials means the request carries no credential for this

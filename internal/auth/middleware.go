@@ -93,7 +93,7 @@ func New(o Options) pipeline.Middleware {
 // identity's or a consumer's array.
 func mergeRoles(id *Identity, dir *consumers.Directory) []string {
 	roles := id.Roles[:len(id.Roles):len(id.Roles)]
-	if dir == nil || id.Consumer == "" {
+	if dir == nil || id.Consumer == "" || id.rolesOf == dir {
 		return roles
 	}
 	c := dir.ByName(id.Consumer)

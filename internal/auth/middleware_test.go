@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/portunus-gw/portunus/internal/config"
+	"github.com/portunus-gw/portunus/internal/consumers"
 )
 
 func TestMiddlewareOrderAndOutcome(t *testing.T) {
@@ -127,6 +130,43 @@ func TestMiddlewareRolesMerge(t *testing.T) {
 	}
 	if got := dir.ByName("carol").Roles; !slices.Equal(got, []string{"reader", "auditor"}) {
 		t.Errorf("consumer roles modified: %q", got)
+	}
+}
+
+// A config consumer's prebuilt identity skips the merge only against its
+// own directory; another directory's consumer of the same name still adds
+// its roles.
+func TestMiddlewareAPIKeyRolesByDirectory(t *testing.T) {
+	t.Parallel()
+	dir := testDir(t)
+	other, err := consumers.New([]config.Consumer{{Name: "bob", Roles: []string{"reader", "writer"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		dir   *consumers.Directory
+		roles []string
+	}{
+		{"own directory", dir, []string{"reader"}},
+		{"other directory", other, []string{"reader", "writer"}},
+		{"no directory", nil, []string{"reader"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("X-API-Key", "bob-key")
+			_, sn, _ := run(New(Options{Methods: []Method{NewAPIKey(config.APIKeySource{}, dir)}, Consumers: tc.dir}), r)
+			if !sn.called || sn.state.Consumer != "bob" {
+				t.Fatalf("called %v, consumer %q; want bob", sn.called, sn.state.Consumer)
+			}
+			if !slices.Equal(sn.state.Roles, tc.roles) {
+				t.Errorf("roles = %q; want %q", sn.state.Roles, tc.roles)
+			}
+			if len(sn.state.Roles) != cap(sn.state.Roles) {
+				t.Errorf("roles cap %d > len %d: an append could write into shared storage", cap(sn.state.Roles), len(sn.state.Roles))
+			}
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,9 +62,12 @@ type Memory struct {
 }
 
 type memShard struct {
-	mu       sync.Mutex
-	items    map[string]memItem
-	buckets  map[string]int64 // GCRA TAT, unix nanoseconds
+	mu    sync.Mutex
+	items map[string]memItem
+	// buckets are GCRA TATs (unix nanoseconds) behind pointers: an
+	// update writes through the pointer and never stores the caller's key
+	// again, so AllowAt need not keep its key.
+	buckets  map[string]*int64
 	counters map[string]memCounter
 	_        [32]byte // keep neighbouring shard locks off one cache line
 }
@@ -99,7 +103,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 	}
 	for i := range m.shards {
 		m.shards[i].items = make(map[string]memItem)
-		m.shards[i].buckets = make(map[string]int64)
+		m.shards[i].buckets = make(map[string]*int64)
 		m.shards[i].counters = make(map[string]memCounter)
 	}
 	interval := opts.SweepInterval
@@ -251,6 +255,15 @@ func (m *Memory) Incr(_ context.Context, key string, n int64, expireAt time.Time
 
 // Allow implements Store. n = 0 reports the bucket without taking from it.
 func (m *Memory) Allow(_ context.Context, key string, l Limit, n int) (Decision, error) {
+	return m.AllowAt(key, l, n, m.now())
+}
+
+// AllowAt is Allow deciding at now instead of reading the store's clock,
+// for a caller that has read the clock already. It never keeps key (a new
+// bucket stores a copy), so a caller holding the concrete type may pass a
+// key that views a reused or stack buffer: the call does not make it
+// escape.
+func (m *Memory) AllowAt(key string, l Limit, n int, now time.Time) (Decision, error) {
 	if m.closed.Load() {
 		return Decision{}, ErrClosed
 	}
@@ -259,11 +272,19 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit, n int) (Decision,
 		return Decision{}, err
 	}
 	sh := &m.shards[m.shardIndex(key)]
-	now := m.now().UnixNano()
 	sh.mu.Lock()
-	d, tat, save := gcraStep(p, now, sh.buckets[key], int64(n))
+	b := sh.buckets[key]
+	var tat int64
+	if b != nil {
+		tat = *b
+	}
+	d, tat, save := gcraStep(p, now.UnixNano(), tat, int64(n))
 	if save {
-		sh.buckets[key] = tat
+		if b == nil {
+			b = new(int64)
+			sh.buckets[strings.Clone(key)] = b
+		}
+		*b = tat
 	}
 	sh.mu.Unlock()
 	return d, nil
@@ -324,7 +345,7 @@ func (m *Memory) sweep() {
 			}
 		}
 		for k, tat := range sh.buckets {
-			if tat <= now {
+			if *tat <= now {
 				delete(sh.buckets, k)
 			}
 		}

@@ -49,5 +49,10 @@
 // every request.
 //
 // Everything that does not depend on the request (keys' prefixes, header
-// names, the RateLimit-Policy value, metric counters) is computed in New.
+// names, the RateLimit-Policy value, metric counters) is computed in New,
+// and so are the header values of a request that finds its buckets at rest
+// (what a limit far from being reached reports). With the memory store
+// such a request allocates nothing: its key is built on the stack, the
+// store keeps a copy only of a new bucket's key, and its decisions share
+// one clock reading (the request's start plus the monotonic time since).
 package ratelimit

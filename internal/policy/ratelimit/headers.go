@@ -3,7 +3,10 @@ package ratelimit
 import (
 	"net/http"
 	"strconv"
+	"time"
 	"unsafe"
+
+	"github.com/portunus-gw/portunus/internal/store"
 )
 
 // headerAlloc holds the four header values and the bytes they view: a
@@ -14,13 +17,83 @@ type headerAlloc struct {
 	buf  [160]byte
 }
 
+// restHeaders are a set's header values for the request that finds every
+// bucket at rest (full): each limit reports its burst less one remaining
+// and one emission interval to reset. That is what a limit far from being
+// reached reports on almost every request, so those requests share these
+// values instead of formatting and allocating their own.
+type restHeaders struct {
+	remaining []int   // per limit, config order
+	reset     []int64 // per limit: whole seconds, as resetSeconds
+	vals      []string
+}
+
+// newRestHeaders formats set's values for buckets at rest. The store's
+// GCRA (store/gcra.go) gives, for a full bucket taking one: remaining
+// burst-1, reset after one interval Period/Rate (at least 1ns).
+func newRestHeaders(set *limitSet) *restHeaders {
+	rh := &restHeaders{remaining: make([]int, len(set.limits)), reset: make([]int64, len(set.limits))}
+	decs := make([]decision, len(set.limits))
+	for i := range set.limits {
+		sl := set.limits[i].sl
+		burst := sl.Burst
+		if burst == 0 {
+			burst = sl.Rate
+		}
+		interval := sl.Period / time.Duration(sl.Rate)
+		if interval <= 0 {
+			interval = 1
+		}
+		decs[i] = decision{known: true, d: store.Decision{Allowed: true, Limit: burst, Remaining: burst - 1, ResetAfter: interval}}
+		rh.remaining[i] = burst - 1
+		rh.reset[i] = resetSeconds(&decs[i])
+	}
+	rh.vals = headerValues(set, decs, -1)
+	return rh
+}
+
+// matches reports whether decs (none refused) give exactly rh's values.
+func (rh *restHeaders) matches(decs []decision) bool {
+	if len(decs) != len(rh.remaining) {
+		return false
+	}
+	for i := range decs {
+		dc := &decs[i]
+		if !dc.known || dc.d.Remaining != rh.remaining[i] || resetSeconds(dc) != rh.reset[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // writeHeaders sets RateLimit-Policy, RateLimit and the RateLimit-Limit,
 // -Remaining and -Reset trio for the limit closest to refusing (the
 // refusing one when refused; else the fewest remaining, ties to the
 // longest reset).
 // t and RateLimit-Reset are the seconds until the bucket is full again.
+//
+// The values are shared, never written after they are set (slices capped
+// at their length, as RateLimit-Policy's): an allowed request whose
+// buckets were all at rest allocates nothing; any other allocates once.
 func writeHeaders(h http.Header, set *limitSet, decs []decision, refused int) {
 	h[hdrPolicy] = set.policy
+	vals := set.rest.vals
+	if refused >= 0 || !set.rest.matches(decs) {
+		vals = headerValues(set, decs, refused)
+		if vals == nil {
+			return
+		}
+	}
+	h[hdrRateLimit] = vals[0:1:1]
+	h[hdrLimit] = vals[1:2:2]
+	h[hdrRemaining] = vals[2:3:3]
+	h[hdrReset] = vals[3:4:4]
+}
+
+// headerValues formats the RateLimit, RateLimit-Limit, -Remaining and
+// -Reset values, in that order, in one allocation; nil when the store
+// answered for no limit.
+func headerValues(set *limitSet, decs []decision, refused int) []string {
 	closest := refused
 	var buf [256]byte
 	b := buf[:0]
@@ -45,7 +118,7 @@ func writeHeaders(h http.Header, set *limitSet, decs []decision, refused int) {
 		}
 	}
 	if closest < 0 {
-		return
+		return nil
 	}
 	// One string holds RateLimit, -Remaining and -Reset; one slice the
 	// four values.
@@ -69,10 +142,7 @@ func writeHeaders(h http.Header, set *limitSet, decs []decision, refused int) {
 	vals[1] = set.limits[closest].quotaStr
 	vals[2] = all[rlEnd:remEnd]
 	vals[3] = all[remEnd:]
-	h[hdrRateLimit] = vals[0:1:1]
-	h[hdrLimit] = vals[1:2:2]
-	h[hdrRemaining] = vals[2:3:3]
-	h[hdrReset] = vals[3:4:4]
+	return vals
 }
 
 // closer reports whether a is closer to refusing than b.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/problem"
@@ -37,7 +38,8 @@ type limiter struct {
 	dyn        *dynamicSets         // runtime consumers' overrides; nil = none
 	store      store.Store
 	failClosed bool
-	now        func() time.Time
+	now        func() time.Time // never nil: Options.Now or time.Now
+	clock      func() time.Time // Options.Now; nil: see decisionTime
 	log        *slog.Logger
 	fb         *fallback
 
@@ -73,14 +75,15 @@ func (l *limiter) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	}
 
 	ctx := r.Context()
+	now := l.decisionTime(s)
 	var st store.Store = l.store
-	if l.now().UnixNano() < l.downUntil.Load() {
+	if du := l.downUntil.Load(); du != 0 && now.UnixNano() < du {
 		st = nil // backing off: on_error decides without trying the store
 	}
 	refused := -1
 	if st != nil {
 		var err error
-		refused, err = l.decide(ctx, st, set, r, s, decs)
+		refused, err = l.decide(ctx, st, set, r, s, decs, now)
 		if err != nil {
 			l.storeFailed(ctx, err)
 			st = nil
@@ -99,7 +102,7 @@ func (l *limiter) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		}
 		clear(decs)
 		var err error
-		refused, err = l.decide(ctx, l.fb.get(), set, r, s, decs)
+		refused, err = l.decide(ctx, l.fb.get(), set, r, s, decs, now)
 		if err != nil { // the local memory store does not fail; be safe anyway
 			refused = -1
 		}
@@ -122,20 +125,48 @@ func (l *limiter) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 
 var retryAfterOne = []string{"1"}
 
+// decisionTime is the one clock reading a request's decisions share. With
+// no injected clock it is the request's start plus the monotonic time
+// since: a single monotonic read (cheaper than time.Now, which reads the
+// wall clock too), and still the time of the decision. The start alone
+// would not do: after a slow step before the limiter (a remote auth call)
+// it lies in the past, and a decision dated in the past lets a bucket at
+// rest refill early.
+func (l *limiter) decisionTime(s *pipeline.State) time.Time {
+	if l.clock != nil {
+		return l.clock()
+	}
+	if !s.Start.IsZero() {
+		return s.Start.Add(time.Since(s.Start))
+	}
+	return time.Now()
+}
+
 // decide takes from set's limits in st, shortest window first, stopping
 // at the first refusal (whose index it returns; -1 when all allowed).
 // The limits not reached are then peeked so the headers can list them.
-func (l *limiter) decide(ctx context.Context, st store.Store, set *limitSet, r *http.Request, s *pipeline.State, decs []decision) (int, error) {
+//
+// With the memory store the key is built on the stack and decided at now
+// without allocating (Memory.AllowAt keeps no key); another store gets a
+// copy through the Store interface and reads its own clock.
+func (l *limiter) decide(ctx context.Context, st store.Store, set *limitSet, r *http.Request, s *pipeline.State, decs []decision, now time.Time) (int, error) {
+	mem, _ := st.(*store.Memory)
 	var kb [keyBufSize]byte
 	refused := -1
 	for _, i := range set.take {
 		lm := &set.limits[i]
-		key := string(lm.appendKey(kb[:0], r, s))
+		key := lm.appendKey(kb[:0], r, s)
 		n := 1
 		if refused >= 0 {
 			n = 0 // past a refusal: report, do not take
 		}
-		d, err := st.Allow(ctx, key, lm.sl, n)
+		var d store.Decision
+		var err error
+		if mem != nil {
+			d, err = mem.AllowAt(unsafe.String(unsafe.SliceData(key), len(key)), lm.sl, n, now)
+		} else {
+			d, err = st.Allow(ctx, string(key), lm.sl, n)
+		}
 		if err != nil {
 			if refused >= 0 {
 				continue // the decision is made; only a header is missing

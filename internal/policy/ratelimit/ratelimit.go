@@ -87,6 +87,7 @@ type limitSet struct {
 	limits []limit // config order: the order of the headers
 	take   []int   // indexes into limits, shortest window first
 	policy []string
+	rest   *restHeaders
 }
 
 // New returns the middleware. It fails on limits that validation should
@@ -94,6 +95,14 @@ type limitSet struct {
 // one set with the same (possibly defaulted) name, since they would share
 // a bucket.
 func New(o Options) (pipeline.Middleware, error) {
+	l, err := newLimiter(o)
+	if err != nil {
+		return nil, err
+	}
+	return l.middleware, nil
+}
+
+func newLimiter(o Options) (*limiter, error) {
 	switch o.OnError {
 	case "", "fail_open", "fail_closed":
 	default:
@@ -111,6 +120,7 @@ func New(o Options) (pipeline.Middleware, error) {
 		store:      o.Store,
 		failClosed: o.OnError == "fail_closed",
 		now:        o.Now,
+		clock:      o.Now,
 		log:        o.Logger,
 		fb:         &fallback{},
 	}
@@ -138,7 +148,7 @@ func New(o Options) (pipeline.Middleware, error) {
 		l.dyn = &dynamicSets{route: o.Route, lookup: o.Lookup, metrics: o.Metrics}
 	}
 	l.fb.attach(l)
-	return l.middleware, nil
+	return l, nil
 }
 
 // compileSet compiles one list of limits. consumer is "" for the route's
@@ -169,6 +179,7 @@ func compileSet(route, consumer string, rls []config.RateLimit, m *telemetry.Met
 		return cmp.Compare(set.limits[a].sl.Period, set.limits[b].sl.Period)
 	})
 	set.policy = []string{strings.Join(policy, ", ")}
+	set.rest = newRestHeaders(set)
 	return set, nil
 }
 
