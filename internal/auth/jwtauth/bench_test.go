@@ -54,3 +54,14 @@ func BenchmarkVerifyJWKS(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLooksLikeJWS is the shape check every bearer token passes
+// before anything else, on a token of typical RS256 length.
+func BenchmarkLooksLikeJWS(b *testing.B) {
+	tok := "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0." + strings.Repeat("eyJzdWIiOiJiZW5jaCJ9", 6) + "." + strings.Repeat("Qm9keV9zaWduYXR1cmUtXw", 16)
+	for b.Loop() {
+		if !looksLikeJWS(tok) {
+			b.Fatal("not a JWS")
+		}
+	}
+}
