@@ -107,7 +107,11 @@ func buildUpstreamAction(cfg *config.Config, i int, rc *config.Route, snap *Snap
 		}
 		mc := pc
 		mc.Pool, mc.HedgeAfter, mc.HedgeMax = shadow, 0, 0
-		mir := proxy.NewMirror(proxy.MirrorConfig{Proxy: mc, Percent: m.Percent})
+		mcfg := proxy.MirrorConfig{Proxy: mc, Percent: m.Percent}
+		if rec := deps.metrics.Mirror(rt.Name, m.Upstream); rec != nil {
+			mcfg.Observer = rec
+		}
+		mir := proxy.NewMirror(mcfg)
 		if rt.up == nil {
 			rt.up = &upstreamAction{}
 		}

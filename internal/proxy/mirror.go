@@ -49,6 +49,16 @@ type MirrorConfig struct {
 	Timeout     time.Duration
 	MaxInFlight int
 	MaxBody     int64
+	// Observer is told each outcome the stats count (metrics); nil =
+	// none.
+	Observer MirrorObserver
+}
+
+// MirrorObserver learns each outcome a mirror counts in MirrorStats:
+// "sent", "dropped", "skipped" or "failed" (a copy sent and then failed
+// counts as both sent and failed, as in the stats).
+type MirrorObserver interface {
+	Mirrored(outcome string)
 }
 
 // Mirror copies a share of a route's requests to a shadow upstream,
@@ -62,6 +72,7 @@ type Mirror struct {
 	maxBody  int64
 	inFlight atomic.Int64
 	stats    struct{ sent, dropped, skipped, failed atomic.Int64 }
+	obs      MirrorObserver
 }
 
 // MirrorStats are a mirror's counters since it was built.
@@ -84,6 +95,7 @@ func NewMirror(cfg MirrorConfig) *Mirror {
 		timeout: cfg.Timeout,
 		max:     int64(cfg.MaxInFlight),
 		maxBody: cfg.MaxBody,
+		obs:     cfg.Observer,
 	}
 	if m.timeout <= 0 {
 		m.timeout = DefaultMirrorTimeout
@@ -100,6 +112,14 @@ func NewMirror(cfg MirrorConfig) *Mirror {
 // Stats returns the mirror's counters.
 func (m *Mirror) Stats() MirrorStats {
 	return MirrorStats{Sent: m.stats.sent.Load(), Dropped: m.stats.dropped.Load(), Skipped: m.stats.skipped.Load(), Failed: m.stats.failed.Load()}
+}
+
+// count adds one to c and tells the observer.
+func (m *Mirror) count(c *atomic.Int64, outcome string) {
+	c.Add(1)
+	if m.obs != nil {
+		m.obs.Mirrored(outcome)
+	}
 }
 
 // Upstream names the shadow upstream.
@@ -124,20 +144,20 @@ func (m *Mirror) Middleware() pipeline.Middleware {
 func (m *Mirror) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Request, s *pipeline.State) {
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	if hasBody && (r.ContentLength < 0 || r.ContentLength > m.maxBody) {
-		m.stats.skipped.Add(1)
+		m.count(&m.stats.skipped, "skipped")
 		next(w, r, s)
 		return
 	}
 	if m.inFlight.Add(1) > m.max {
 		m.inFlight.Add(-1)
-		m.stats.dropped.Add(1)
+		m.count(&m.stats.dropped, "dropped")
 		next(w, r, s)
 		return
 	}
 	t := m.h.pool.Pick(s)
 	if t == nil {
 		m.inFlight.Add(-1)
-		m.stats.failed.Add(1)
+		m.count(&m.stats.failed, "failed")
 		next(w, r, s)
 		return
 	}
@@ -147,7 +167,7 @@ func (m *Mirror) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Req
 	var sink discardWriter
 	if !m.h.outbound(out, &sink, r, s, t) {
 		m.inFlight.Add(-1)
-		m.stats.failed.Add(1)
+		m.count(&m.stats.failed, "failed")
 		next(w, r, s)
 		return
 	}
@@ -167,7 +187,7 @@ func (m *Mirror) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Req
 		body, ok := tee.copied(r.ContentLength)
 		if !ok {
 			m.inFlight.Add(-1)
-			m.stats.skipped.Add(1)
+			m.count(&m.stats.skipped, "skipped")
 			return
 		}
 		out.Body = io.NopCloser(bytes.NewReader(body))
@@ -180,14 +200,14 @@ func (m *Mirror) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Req
 // send makes the mirrored call and throws the answer away.
 func (m *Mirror) send(out *http.Request, t *upstream.Target) {
 	defer m.inFlight.Add(-1)
-	m.stats.sent.Add(1)
+	m.count(&m.stats.sent, "sent")
 	ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 	defer cancel()
 	t.Begin()
 	defer t.End()
 	res, err := m.h.rt.RoundTrip(out.WithContext(ctx))
 	if err != nil {
-		m.stats.failed.Add(1)
+		m.count(&m.stats.failed, "failed")
 		return
 	}
 	_, _ = io.CopyN(io.Discard, res.Body, 1<<20)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,7 +221,8 @@ func TestMirrorBoundsInFlight(t *testing.T) {
 		}
 	})
 	main, _, _ := counting(t, 200, "main")
-	m := proxy.NewMirror(proxy.MirrorConfig{Proxy: proxy.Config{Pool: newPool(t, config.Upstream{Name: "shadow"}, shadow.URL)}, Percent: 100, MaxInFlight: 2})
+	obs := &outcomes{n: map[string]int{}}
+	m := proxy.NewMirror(proxy.MirrorConfig{Proxy: proxy.Config{Pool: newPool(t, config.Upstream{Name: "shadow"}, shadow.URL)}, Percent: 100, MaxInFlight: 2, Observer: obs})
 	front := startFront(t, proxy.New(proxy.Config{Pool: newPool(t, config.Upstream{Name: "main"}, main)}), frontOpts{mws: []pipeline.Middleware{m.Middleware()}})
 	for range 10 {
 		if res, _ := do(t, front, mustRequest(t, "GET", front.URL+"/", nil)); res.StatusCode != 200 {
@@ -233,9 +235,34 @@ func TestMirrorBoundsInFlight(t *testing.T) {
 	if st.Dropped != 8 {
 		t.Fatalf("stats %+v: want 8 dropped", st)
 	}
+	// The observer (metrics) hears what the stats count.
+	if got := obs.get("dropped"); got != 8 {
+		t.Errorf("observer heard %d dropped; want 8", got)
+	}
 	close(release)
 	deadline := time.Now().Add(waitLimit)
 	for (reached.Load() < 2 || m.Stats().Sent < 2) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	if sent := m.Stats().Sent; obs.get("sent") != int(sent) {
+		t.Errorf("observer heard %d sent; stats say %d", obs.get("sent"), sent)
+	}
+}
+
+// outcomes is a proxy.MirrorObserver that counts what it hears.
+type outcomes struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (o *outcomes) Mirrored(outcome string) {
+	o.mu.Lock()
+	o.n[outcome]++
+	o.mu.Unlock()
+}
+
+func (o *outcomes) get(outcome string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[outcome]
 }

@@ -27,6 +27,7 @@ func familyLines(t *testing.T) []string {
 	m.RateLimit("r", "l").Observe(true)
 	m.Deprecated("r").Observe("c")
 	m.Cache("r").Observe(CacheHit)
+	m.Mirror("r", "u").Mirrored("sent")
 	m.CacheStore(func() (int64, int64) { return 1, 1 })()
 	m.RequestStarted()
 	m.ReloadSucceeded("h", time.Now())
