@@ -222,6 +222,18 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 	paramNames := pathParamNames(rc.Match.Path)
 
 	var mws []pipeline.Middleware
+	// Deprecation headers come first, so every answer of the route carries
+	// them, refusals by the policies below included; the count comes
+	// after authentication.
+	var countDeprecated pipeline.Middleware
+	if rc.Deprecated != nil {
+		set, count, derrs := buildDeprecation(cfg, i, rc, rt, deps)
+		errs = append(errs, derrs...)
+		if set != nil {
+			mws = append(mws, set)
+			countDeprecated = count
+		}
+	}
 	if rc.IP != nil {
 		mw, err := ipfilter.New(*rc.IP)
 		if err != nil {
@@ -262,14 +274,10 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 		mws = append(mws, authz.New(*rc.Allow))
 		rt.Policies = append(rt.Policies, "allow")
 	}
-	// After authentication, so calls are counted per consumer; before
-	// limits, so a 429 also tells the client the route is going away.
-	if rc.Deprecated != nil {
-		mw, derrs := buildDeprecation(cfg, i, rc, rt, deps)
-		errs = append(errs, derrs...)
-		if mw != nil {
-			mws = append(mws, mw)
-		}
+	// Deprecated calls are counted after authentication, so per consumer,
+	// and before limits, so a call refused with 429 still counts.
+	if countDeprecated != nil {
+		mws = append(mws, countDeprecated)
 	}
 	if len(rc.RateLimits) > 0 {
 		// A consumer's own rate_limits replace the route's for that

@@ -64,10 +64,11 @@ func Compile(c config.Deprecated) (Headers, error) {
 	return h, nil
 }
 
-// New returns the middleware: it sets the headers before the rest of the
-// chain runs, so every answer carries them, and counts the call for its
-// consumer. It belongs after authentication, so the consumer is known.
-func New(h Headers, rec *telemetry.DeprecatedRecorder) pipeline.Middleware {
+// HeadersMiddleware sets the headers before the rest of the chain runs,
+// so every answer carries them: it belongs first in the chain, so that an
+// IP filter's 403, an authentication failure's 401 or a body limit's 413
+// tell the client the route is going away too.
+func HeadersMiddleware(h Headers) pipeline.Middleware {
 	dep := []string{h.Deprecation}
 	var sunset []string
 	if h.Sunset != "" {
@@ -88,6 +89,17 @@ func New(h Headers, rec *telemetry.DeprecatedRecorder) pipeline.Middleware {
 					hdr["Link"] = append(hdr["Link"], links...)
 				}
 			}
+			next(w, r, s)
+		}
+	}
+}
+
+// Count counts each call for its consumer ("anonymous" without one). It
+// belongs after authentication, so the consumer is known; calls refused
+// by authentication are not counted (they have no consumer to tell).
+func Count(rec *telemetry.DeprecatedRecorder) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
 			rec.Observe(s.Consumer)
 			next(w, r, s)
 		}

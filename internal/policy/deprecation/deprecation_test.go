@@ -32,7 +32,7 @@ func TestHeadersAndCounts(t *testing.T) {
 			t.Fatalf("%s: %v", tc.desc, err)
 		}
 		rec := (*telemetry.Metrics)(nil).Deprecated("r")
-		mw := New(h, rec)
+		mw := both(h, rec)
 		handler := mw(func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
 			w.Header().Add("Link", "</other>; rel=next") // the action's own Link survives
 			w.WriteHeader(200)
@@ -97,7 +97,7 @@ func TestConsumerLabelsAreBounded(t *testing.T) {
 
 func BenchmarkDeprecated(b *testing.B) {
 	h, _ := Compile(config.Deprecated{Since: "2026-01-01T00:00:00Z", Sunset: "2027-06-30T00:00:00Z", Link: "https://d.example/m"})
-	handler := New(h, telemetry.NewMetrics().Deprecated("r"))(func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {})
+	handler := both(h, telemetry.NewMetrics().Deprecated("r"))(func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {})
 	r := httptest.NewRequest("GET", "/", nil)
 	s := &pipeline.State{Consumer: "alice"}
 	w := &headerOnly{h: http.Header{}}
@@ -113,3 +113,10 @@ type headerOnly struct{ h http.Header }
 func (w *headerOnly) Header() http.Header         { return w.h }
 func (w *headerOnly) Write(p []byte) (int, error) { return len(p), nil }
 func (w *headerOnly) WriteHeader(int)             {}
+
+// both is the route's two middlewares in a row, as the gateway chains
+// them when no policy sits between them.
+func both(h Headers, rec *telemetry.DeprecatedRecorder) pipeline.Middleware {
+	set, count := HeadersMiddleware(h), Count(rec)
+	return func(next pipeline.Handler) pipeline.Handler { return set(count(next)) }
+}
