@@ -276,7 +276,7 @@ func (p *Plan) call(ctx context.Context, r *http.Request, s *pipeline.State, i i
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     p.outboundHeader(r, s),
-		Host:       t.Host,
+		Host:       t.Authority,
 	}
 	out = out.WithContext(ctx)
 	t.Begin()

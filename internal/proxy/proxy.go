@@ -433,7 +433,7 @@ func (h *handler) outboundWith(out *http.Request, o *outAlloc, w http.ResponseWr
 	}
 	h.reqRules.Apply(hdr, r, s)
 
-	host := t.Host
+	host := t.Authority
 	if h.pool.PreserveHost() {
 		host = r.Host
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portunus-gw/portunus/internal/config"
@@ -117,21 +118,73 @@ type checker struct {
 	cfg    *activeConfig
 	client *http.Client
 	ctx    context.Context
+	// serverName is the pool's namedServer: the TLS server name an https
+	// target found by discovery needs; its probes use a client of their
+	// own (named, by target Host), as its requests use a transport of
+	// their own.
+	serverName func(*Target) string
+	mu         sync.Mutex
+	named      map[string]*http.Client
 }
 
 // newChecker builds the probe client on a clone of the pool's transport:
 // the same TLS settings (CA, client certificate, server name), but its own
 // connections, so probes never queue behind max_connections and a probe
 // connection is not handed to a client request.
-func newChecker(ctx context.Context, cfg *activeConfig, tr *http.Transport) *checker {
+func newChecker(ctx context.Context, cfg *activeConfig, tr *http.Transport, serverName func(*Target) string) *checker {
+	return &checker{cfg: cfg, ctx: ctx, client: probeClient(tr), serverName: serverName}
+}
+
+func probeClient(tr *http.Transport) *http.Client {
 	ptr := tr.Clone()
 	ptr.MaxConnsPerHost = 0
 	ptr.MaxIdleConnsPerHost = 1
-	return &checker{cfg: cfg, ctx: ctx, client: &http.Client{
+	return &http.Client{
 		Transport: ptr,
 		// A redirect is an answer: its status is judged, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	}
+}
+
+// maxNamedProbeClients bounds the probe clients kept for named targets.
+const maxNamedProbeClients = 1024
+
+// clientFor is the probe client for t.
+func (c *checker) clientFor(t *Target) *http.Client {
+	name := ""
+	if c.serverName != nil {
+		name = c.serverName(t)
+	}
+	if name == "" {
+		return c.client
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := t.Host + " " + name
+	cl := c.named[key]
+	if cl == nil {
+		cl = probeClient(withServerName(c.client.Transport.(*http.Transport), name))
+		if c.named == nil || len(c.named) >= maxNamedProbeClients {
+			// Targets come and go with discovery: start over rather
+			// than keep clients of long-gone addresses.
+			for _, old := range c.named {
+				old.CloseIdleConnections()
+			}
+			c.named = map[string]*http.Client{}
+		}
+		c.named[key] = cl
+	}
+	return cl
+}
+
+// closeIdle closes the probe clients' idle connections.
+func (c *checker) closeIdle() {
+	c.client.CloseIdleConnections()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range c.named {
+		cl.CloseIdleConnections()
+	}
 }
 
 // run probes t until stop is closed or the pool's context ends. The first
@@ -171,8 +224,9 @@ func (c *checker) probe(t *Target) *CheckResult {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err == nil {
 		req.Header.Set("User-Agent", "portunus-health-check")
+		req.Host = t.Authority
 		var resp *http.Response
-		resp, err = c.client.Do(req)
+		resp, err = c.clientFor(t).Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProbeBody))
 			_ = resp.Body.Close()

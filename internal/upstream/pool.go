@@ -52,10 +52,16 @@ type Pool struct {
 	view         atomic.Pointer[view]
 	transport    *http.Transport
 	rt           http.RoundTripper // fastclient.go: h1 over transport
-	failures     *failureSet
-	retries      *RetryPolicy
-	budget       Budget
-	health       *poolHealth
+	// named holds a transport per https target that discovery found
+	// under a host name, whose TLS server name is that name (the pool's
+	// transport would use the address); keyed by the target's Host. nil
+	// without such targets, or when tls.server_name is set.
+	named      atomic.Pointer[map[string]*http.Transport]
+	serverName string // upstreams[].tls.server_name
+	failures   *failureSet
+	retries    *RetryPolicy
+	budget     Budget
+	health     *poolHealth
 
 	// mu serializes SetTargets, Start and Close (never a pick).
 	mu      sync.Mutex
@@ -126,7 +132,8 @@ func NewPool(cfg config.Upstream, opts ...Option) (*Pool, error) {
 		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
 	}
 	p.transport = tr
-	p.rt = newRoundTripper(cfg, tr)
+	p.serverName = cfg.TLS.ServerName
+	p.rt = newRoundTripper(cfg, namedTransport{p})
 	return p, nil
 }
 
@@ -157,7 +164,7 @@ func newTarget(tc config.Target) (*Target, error) {
 		base.Path = strings.TrimRight(u.Path, "/")
 		base.RawPath = prefix
 	}
-	return &Target{URL: base, Weight: w, Host: u.Host, PathPrefix: prefix, str: base.String()}, nil
+	return &Target{URL: base, Weight: w, Host: u.Host, Authority: u.Host, PathPrefix: prefix, str: base.String()}, nil
 }
 
 // newTransport builds the pool's own transport. Every choice here is about
@@ -313,7 +320,7 @@ func (p *Pool) Close() error {
 	p.closed = true
 	if p.cancel != nil {
 		p.cancel()
-		p.checker.client.CloseIdleConnections()
+		p.checker.closeIdle()
 	}
 	if p.started {
 		for _, t := range p.Targets() {

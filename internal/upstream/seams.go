@@ -241,6 +241,9 @@ func (p *Pool) SetTargets(eps []Endpoint) error {
 		if err != nil {
 			return fmt.Errorf("upstream %s: endpoint %d: %w", p.name, i, err)
 		}
+		if ep.Host != "" {
+			t.Authority = ep.Host
+		}
 		if seen[t.str] {
 			return fmt.Errorf("upstream %s: endpoint %s listed twice", p.name, t.str)
 		}
@@ -256,7 +259,7 @@ func (p *Pool) SetTargets(eps []Endpoint) error {
 	}
 	for i, t := range next {
 		switch o := byURL[t.str]; {
-		case o != nil && o.Weight == t.Weight:
+		case o != nil && o.Weight == t.Weight && o.Authority == t.Authority:
 			next[i] = o
 		case o != nil:
 			t.targetState = o.targetState
@@ -264,6 +267,7 @@ func (p *Pool) SetTargets(eps []Endpoint) error {
 			t.targetState = newTargetState(p.health)
 		}
 	}
+	p.setNamed(next)
 	p.view.Store(&view{targets: next, picker: newPicker(p.balancer, p.hashOn, next)})
 	if p.started && !p.closed {
 		p.syncChecks(next)
@@ -302,7 +306,7 @@ func (p *Pool) Start() {
 		return
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.checker = newChecker(p.ctx, p.health.active, p.transport)
+	p.checker = newChecker(p.ctx, p.health.active, p.transport, p.namedServer)
 	p.stops = map[*targetState]chan struct{}{}
 	p.syncChecks(ts)
 }
@@ -326,6 +330,43 @@ func (p *Pool) syncChecks(ts []*Target) {
 		if !keep[st] {
 			close(stop)
 			delete(p.stops, st)
+		}
+	}
+}
+
+// setNamed keeps a transport for each https target found under a host
+// name (namedTransport): those that stay keep theirs and its connections,
+// new ones get one, and the idle connections of those gone are closed.
+// Called with p.mu held, before the new view is stored.
+func (p *Pool) setNamed(targets []*Target) {
+	old := p.named.Load()
+	var m map[string]*http.Transport
+	for _, t := range targets {
+		name := p.namedServer(t)
+		if name == "" {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]*http.Transport)
+		}
+		if old != nil {
+			if tr := (*old)[t.Host]; tr != nil && tr.TLSClientConfig.ServerName == name {
+				m[t.Host] = tr
+				continue
+			}
+		}
+		m[t.Host] = withServerName(p.transport, name)
+	}
+	if m == nil {
+		p.named.Store(nil)
+	} else {
+		p.named.Store(&m)
+	}
+	if old != nil {
+		for host, tr := range *old {
+			if m[host] != tr {
+				tr.CloseIdleConnections()
+			}
 		}
 	}
 }

@@ -18,8 +18,13 @@ type Target struct {
 	URL *url.URL
 	// Weight is the target's share of traffic relative to the others.
 	Weight int
-	// Host is URL.Host, precomputed.
+	// Host is URL.Host, precomputed: the address connections go to.
 	Host string
+	// Authority is what requests to the target carry as their Host
+	// header (unless preserve_host) and, for https, as the TLS server
+	// name: Host for a configured target, the configured host name and
+	// port for an address found by discovery.
+	Authority string
 	// PathPrefix is URL's escaped path with no trailing '/' ("" for none).
 	PathPrefix string
 

@@ -112,25 +112,11 @@ func TestDiscoveryFromConfig(t *testing.T) {
 	a, b := listenPair(t)
 	var mu sync.Mutex
 	answer := "127.0.0.1"
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) }, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		if q := req.Question[0]; q.Qtype == dns.TypeA && q.Name == "svc.test." {
-			mu.Lock()
-			rr, _ := dns.NewRR("svc.test. 0 IN A " + answer)
-			mu.Unlock()
-			m.Answer = []dns.RR{rr}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
+	resolver := startDNS(t, "svc.test.", func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return answer
+	})
 
 	base := startGateway(t, fmt.Sprintf(`
 listeners: [{ address: "127.0.0.1:0" }]
@@ -141,7 +127,7 @@ upstreams:
     discovery: { resolver: %q, min_ttl: 50ms }
 routes:
   - { name: svc, match: { path_prefix: /svc }, upstream: svc }
-`, a.port, pc.LocalAddr().String()))
+`, a.port, resolver))
 	client := &http.Client{Timeout: waitLimit}
 	defer client.CloseIdleConnections()
 	who := func() string {
@@ -194,4 +180,29 @@ func listenPair(t *testing.T) (backend, backend) {
 	}
 	t.Fatal("no common free port on 127.0.0.1 and 127.0.0.2")
 	return backend{}, backend{}
+}
+
+// startDNS serves A records for name (fully qualified) on a UDP port of
+// 127.0.0.1, the address answer gives at each query, with TTL 0; it
+// returns the server's address.
+func startDNS(t *testing.T, name string, answer func() string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) }, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		if q := req.Question[0]; q.Qtype == dns.TypeA && q.Name == name {
+			rr, _ := dns.NewRR(name + " 0 IN A " + answer())
+			m.Answer = []dns.RR{rr}
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
 }
