@@ -58,10 +58,13 @@ type Pool struct {
 	// without such targets, or when tls.server_name is set.
 	named      atomic.Pointer[map[string]*http.Transport]
 	serverName string // upstreams[].tls.server_name
-	failures   *failureSet
-	retries    *RetryPolicy
-	budget     Budget
-	health     *poolHealth
+	// namedRetiring are the hosts in named whose targets left at the
+	// last change (kept one round; guarded by mu).
+	namedRetiring map[string]bool
+	failures      *failureSet
+	retries       *RetryPolicy
+	budget        Budget
+	health        *poolHealth
 
 	// mu serializes SetTargets, Start and Close (never a pick).
 	mu      sync.Mutex

@@ -336,18 +336,17 @@ func (p *Pool) syncChecks(ts []*Target) {
 
 // setNamed keeps a transport for each https target found under a host
 // name (namedTransport): those that stay keep theirs and its connections,
-// new ones get one, and the idle connections of those gone are closed.
-// Called with p.mu held, before the new view is stored.
+// new ones get one. The transport of a target that left stays one more
+// round (until the next change), for requests that picked it from the
+// previous view just before the swap; then its idle connections are
+// closed. Called with p.mu held, before the new view is stored.
 func (p *Pool) setNamed(targets []*Target) {
 	old := p.named.Load()
-	var m map[string]*http.Transport
+	m := make(map[string]*http.Transport)
 	for _, t := range targets {
 		name := p.namedServer(t)
 		if name == "" {
 			continue
-		}
-		if m == nil {
-			m = make(map[string]*http.Transport)
 		}
 		if old != nil {
 			if tr := (*old)[t.Host]; tr != nil && tr.TLSClientConfig.ServerName == name {
@@ -357,16 +356,23 @@ func (p *Pool) setNamed(targets []*Target) {
 		}
 		m[t.Host] = withServerName(p.transport, name)
 	}
-	if m == nil {
-		p.named.Store(nil)
-	} else {
-		p.named.Store(&m)
-	}
+	retiring := map[string]bool{}
 	if old != nil {
 		for host, tr := range *old {
-			if m[host] != tr {
+			switch {
+			case m[host] == tr:
+			case m[host] == nil && !p.namedRetiring[host]:
+				m[host] = tr // gone from the set: kept one more round
+				retiring[host] = true
+			default:
 				tr.CloseIdleConnections()
 			}
 		}
+	}
+	p.namedRetiring = retiring
+	if len(m) == 0 {
+		p.named.Store(nil)
+	} else {
+		p.named.Store(&m)
 	}
 }
