@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,8 +159,22 @@ func TestBadAnswersAreBackendErrors(t *testing.T) {
 func TestRequiredFailureCancelsSiblings(t *testing.T) {
 	t.Parallel()
 	seen := make(chan string, 2)
-	slow := backend(t, "slow", waitCancelled(seen, "slow"))
-	failing := backend(t, "failing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
+	// The failure comes once the slow sibling has its request: the fan-out
+	// starts both at once, and a failure that came first would cancel the
+	// sibling before it was sent, leaving nothing to observe.
+	arrived := make(chan struct{})
+	var once sync.Once
+	slow := backend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(arrived) })
+		waitCancelled(seen, "slow")(w, r)
+	})
+	failing := backend(t, "failing", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+		}
+		w.WriteHeader(503)
+	})
 	p := plan(t, config.Aggregate{Backends: []config.AggregateBackend{
 		{Upstream: "slow", Path: "/s", As: "slow", Optional: true},
 		{Upstream: "failing", Path: "/f", As: "critical"},
@@ -182,7 +197,7 @@ func TestDeadlineIs504AndCancels(t *testing.T) {
 	t.Parallel()
 	seen := make(chan string, 1)
 	slow := backend(t, "slow", waitCancelled(seen, "slow"))
-	p := plan(t, config.Aggregate{Timeout: config.Duration(50 * time.Millisecond), Backends: []config.AggregateBackend{
+	p := plan(t, config.Aggregate{Timeout: config.Duration(500 * time.Millisecond), Backends: []config.AggregateBackend{
 		{Upstream: "slow", Path: "/s", As: "slow"},
 	}}, map[string]*upstream.Pool{"slow": slow})
 	w := serve(p, context.Background(), "GET", "/")
