@@ -148,7 +148,7 @@ var ErrDeadline = errors.New("h1: deadline passed before the response head")
 // from the connection, which goes back to the pool when the body has been
 // read to its end (or is closed with nothing left unread).
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
-	return c.RoundTripUntil(req, time.Time{})
+	return c.send(req, time.Time{}, false)
 }
 
 // RoundTripUntil is RoundTrip with a deadline for the response head
@@ -157,7 +157,18 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 // context and timer a deadline would otherwise take per request. The
 // deadline applies only to requests the client sends itself (Handles);
 // the fallback gets the request as it is.
+//
+// It is meant for a caller whose context can end only because its client
+// went away: a bodiless request is then not watched by a context watcher
+// of its own but looked at every pollSlice while it waits for the head
+// (see conn.roundTrip), so its end is noticed up to pollSlice late.
+// RoundTrip watches every request's context and notices at once.
 func (c *Client) RoundTripUntil(req *http.Request, until time.Time) (*http.Response, error) {
+	return c.send(req, until, true)
+}
+
+// send is RoundTrip and RoundTripUntil; poll allows the polled watch.
+func (c *Client) send(req *http.Request, until time.Time, poll bool) (*http.Response, error) {
 	if !Handles(req) {
 		return c.fallback.RoundTrip(req)
 	}
@@ -169,7 +180,7 @@ func (c *Client) RoundTripUntil(req *http.Request, until time.Time) (*http.Respo
 			closeBody(req)
 			return nil, err
 		}
-		res, err := cn.roundTrip(req, now, until)
+		res, err := cn.roundTrip(req, now, until, poll)
 		if err == nil {
 			return res, nil
 		}

@@ -123,16 +123,17 @@ func (cn *conn) watch() {
 // none). On error the connection is destroyed; a *staleError says the
 // connection was reused and failed before any answer byte.
 //
-// The request's context is watched two ways. A request with a body, a
-// head too large for the write buffer and a body that streams get a
-// context.AfterFunc watcher, which unblocks I/O at once. The common case
-// (no body, small head, small answer) gets none: its reads carry a read
-// deadline at most pollSlice away, and each time one passes with nothing
-// read the context is looked at (connReader). That saves the watcher's
-// allocations and its registration with the request's context, and most
-// read-deadline updates, on every such request; a client that leaves is
-// noticed within pollSlice instead of at once.
-func (cn *conn) roundTrip(req *http.Request, now, until time.Time) (*http.Response, error) {
+// The request's context is watched two ways. By default, and always for
+// a request with a body, a head too large for the write buffer and a body
+// that streams, a context.AfterFunc watcher unblocks I/O at once. With
+// poll (RoundTripUntil), the common case (no body, small head, small
+// answer) gets none: its reads carry a read deadline at most pollSlice
+// away, and each time one passes with nothing read the context is looked
+// at (connReader). That saves the watcher's allocations and its
+// registration with the request's context, and most read-deadline
+// updates, on every such request; a context that ends is noticed within
+// pollSlice instead of at once.
+func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*http.Response, error) {
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
 		cn.hp.put(cn)
@@ -144,7 +145,7 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time) (*http.Respon
 	}
 	cn.cr.ctx, cn.cr.until, cn.stop = ctx, until, nil
 	hasBody := req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
-	if hasBody {
+	if hasBody || !poll {
 		cn.watch()
 	} else {
 		cn.armOnWrite = true

@@ -122,9 +122,43 @@ func TestSlowAnswerOutlastsPollSlices(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := newClient(t, Options{})
-	if _, body := get(t, c, srv.URL); body != "late" {
-		t.Fatalf("body %q", body)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	res, err := c.RoundTripUntil(req, time.Time{}) // polled: no watcher
+	if err != nil {
+		t.Fatal(err)
 	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "late" {
+		t.Fatalf("body %q", b)
+	}
+}
+
+// Polled (RoundTripUntil), a cancelled request waiting for its head ends
+// too, within a polling slice, and its connection is closed.
+func TestCancelWhileWaitingPolled(t *testing.T) {
+	t.Parallel()
+	var received atomic.Int32
+	addr := silentServer(t, &received)
+	c := newClient(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.RoundTripUntil(req, time.Time{})
+		errc <- err
+	}()
+	waitFor(t, "the request to arrive", func() bool { return received.Load() == 1 })
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v; want context.Canceled", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("RoundTripUntil did not return after cancel")
+	}
+	waitFor(t, "the connection to close", func() bool { return c.HostStats(addr).Open == 0 })
 }
 
 // A header timeout on a reused connection is not a stale connection: the
@@ -184,7 +218,7 @@ func TestCancelWhileWritingLargeHead(t *testing.T) {
 	req.Header.Set("X-Big", strings.Repeat("b", 32<<20)) // more than any socket buffer holds
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.RoundTrip(req)
+		_, err := c.RoundTripUntil(req, time.Time{}) // polled: armed at the first flush
 		errc <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
