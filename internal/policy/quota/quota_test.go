@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,7 +78,7 @@ func newGateway(t *testing.T, o gwOpts) *gateway {
 	}
 	route := o.route
 	if route == "" {
-		route = t.Name()
+		route = uniqueRoute(t.Name())
 	}
 	mw, err := New(Options{Route: route, Quotas: o.quotas, Store: g.st, OnError: o.onError, Now: g.clock.Now})
 	if err != nil {
@@ -536,4 +537,13 @@ func TestStoreBackoff(t *testing.T) {
 	if st.calls != 2 {
 		t.Errorf("store calls after the back-off: got %d; want 2 (tried again)", st.calls)
 	}
+}
+
+// routeSeq numbers test routes: the fail_open fallback counters are
+// process-wide (they outlive a reload on purpose), so a test run again in
+// the same process (-count) must not find the previous run's counts.
+var routeSeq atomic.Int64
+
+func uniqueRoute(name string) string {
+	return name + "#" + strconv.FormatInt(routeSeq.Add(1), 10)
 }

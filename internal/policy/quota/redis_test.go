@@ -66,8 +66,8 @@ func TestRedisOutage(t *testing.T) {
 	prefix := redistest.KeyPrefix(t)
 	q := []config.Quota{{Limit: 3, Period: "month"}}
 	clock := &fakeClock{now: time.Now()}
-	open := newGateway(t, gwOpts{quotas: q, st: newRedisStore(t, srv.Addr(), prefix), clock: clock, onError: "fail_open", route: "outage-open"})
-	closed := newGateway(t, gwOpts{quotas: q, st: newRedisStore(t, srv.Addr(), prefix), clock: clock, onError: "fail_closed", route: "outage-closed"})
+	open := newGateway(t, gwOpts{quotas: q, st: newRedisStore(t, srv.Addr(), prefix), clock: clock, onError: "fail_open", route: uniqueRoute("outage-open")})
+	closed := newGateway(t, gwOpts{quotas: q, st: newRedisStore(t, srv.Addr(), prefix), clock: clock, onError: "fail_closed", route: uniqueRoute("outage-closed")})
 	open.expectStatuses(t, "fail_open before", []int{200})
 	closed.expectStatuses(t, "fail_closed before", []int{200})
 
