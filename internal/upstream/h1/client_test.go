@@ -300,42 +300,39 @@ func TestEarlyCloseDropsConnection(t *testing.T) {
 	}
 }
 
+// A cancelled request waiting for its head ends, and its connection is
+// closed: at once with RoundTrip's watcher, within a polling slice with
+// RoundTripUntil.
 func TestCancelWhileWaiting(t *testing.T) {
 	t.Parallel()
-	got := make(chan struct{})
-	release := make(chan struct{})
-	addr := rawServer(t, func(_ int, c net.Conn) {
-		br := bufio.NewReader(c)
-		if _, err := readRequest(br); err != nil {
-			return
-		}
-		close(got)
-		select { // never answers
-		case <-release:
-		case <-time.After(waitLimit):
-		}
-	})
-	defer close(release)
-	c := newClient(t, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.RoundTrip(req)
-		errc <- err
-	}()
-	<-got
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("error %v; want context.Canceled", err)
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("RoundTrip did not return after cancel")
-	}
-	if st := c.HostStats(addr); st.Open != 0 {
-		t.Errorf("stats %+v; want the cancelled connection closed", st)
+	for _, mode := range []struct {
+		name string
+		send func(*Client, *http.Request) error
+	}{
+		{"watched", func(c *Client, r *http.Request) error { _, err := c.RoundTrip(r); return err }},
+		{"polled", func(c *Client, r *http.Request) error { _, err := c.RoundTripUntil(r, time.Time{}); return err }},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			var received atomic.Int32
+			addr := silentServer(t, &received)
+			c := newClient(t, Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+			errc := make(chan error, 1)
+			go func() { errc <- mode.send(c, req) }()
+			waitFor(t, "the request to arrive", func() bool { return received.Load() == 1 })
+			cancel()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("error %v; want context.Canceled", err)
+				}
+			case <-time.After(waitLimit):
+				t.Fatal("the request did not end after cancel")
+			}
+			waitFor(t, "the connection to close", func() bool { return c.HostStats(addr).Open == 0 })
+		})
 	}
 }
 

@@ -134,33 +134,6 @@ func TestSlowAnswerOutlastsPollSlices(t *testing.T) {
 	}
 }
 
-// Polled (RoundTripUntil), a cancelled request waiting for its head ends
-// too, within a polling slice, and its connection is closed.
-func TestCancelWhileWaitingPolled(t *testing.T) {
-	t.Parallel()
-	var received atomic.Int32
-	addr := silentServer(t, &received)
-	c := newClient(t, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.RoundTripUntil(req, time.Time{})
-		errc <- err
-	}()
-	waitFor(t, "the request to arrive", func() bool { return received.Load() == 1 })
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("error %v; want context.Canceled", err)
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("RoundTripUntil did not return after cancel")
-	}
-	waitFor(t, "the connection to close", func() bool { return c.HostStats(addr).Open == 0 })
-}
-
 // A header timeout on a reused connection is not a stale connection: the
 // request is not sent again.
 func TestHeaderTimeoutIsNotRetried(t *testing.T) {
