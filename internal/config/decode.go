@@ -28,6 +28,7 @@ var (
 	durationType    = reflect.TypeFor[Duration]()
 	sizeType        = reflect.TypeFor[Size]()
 	upstreamRefType = reflect.TypeFor[UpstreamRef]()
+	hedgeDelayType  = reflect.TypeFor[HedgeDelay]()
 )
 
 type decoder struct {
@@ -80,6 +81,16 @@ func (d *decoder) decode(key, n *yaml.Node, v reflect.Value, path string) {
 		return
 	case upstreamRefType:
 		d.decodeUpstreamRef(n, v, path)
+		return
+	case hedgeDelayType:
+		if s, ok := d.scalar(n, path, t); ok {
+			h, err := ParseHedgeDelay(s)
+			if err != nil {
+				d.errorf(n, path, "%v", err)
+				return
+			}
+			v.Set(reflect.ValueOf(h))
+		}
 		return
 	}
 	switch t.Kind() {
@@ -352,6 +363,8 @@ func describeType(t reflect.Type) string {
 		return "a size such as 10MiB (or a number of bytes)"
 	case upstreamRefType:
 		return "an upstream name or a list of {name, weight}"
+	case hedgeDelayType:
+		return "a duration such as 50ms or a percentile such as p95"
 	}
 	switch t.Kind() {
 	case reflect.String:

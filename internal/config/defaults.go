@@ -99,6 +99,7 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Consumers {
 		rateLimitDefaults(c.Consumers[i].RateLimits)
+		quotaDefaults(c.Consumers[i].Quotas)
 	}
 	for i := range c.JWTProviders {
 		j := &c.JWTProviders[i]
@@ -173,6 +174,14 @@ func rateLimitDefaults(rls []RateLimit) {
 	}
 }
 
+func quotaDefaults(qs []Quota) {
+	for k := range qs {
+		q := &qs[k]
+		setDefault(&q.By, "ip")
+		setDefault(&q.TimeZone, "UTC")
+	}
+}
+
 func routeDefaults(i int, r *Route) {
 	setDefault(&r.Name, "route-"+strconv.Itoa(i))
 	p := &r.RoutePolicies
@@ -182,11 +191,7 @@ func routeDefaults(i int, r *Route) {
 	ptrDefault(&p.AllowMethodOverride, false)
 	ptrDefault(&p.AllowEncodedSlash, false)
 	rateLimitDefaults(p.RateLimits)
-	for k := range p.Quotas {
-		q := &p.Quotas[k]
-		setDefault(&q.By, "ip")
-		setDefault(&q.TimeZone, "UTC")
-	}
+	quotaDefaults(p.Quotas)
 	if cc := p.Concurrency; cc != nil {
 		setDefault(&cc.QueueTimeout, Duration(time.Second))
 	}
@@ -208,6 +213,9 @@ func routeDefaults(i int, r *Route) {
 	}
 	if h := p.Hedge; h != nil {
 		setDefault(&h.Max, 1)
+		if h.After.Percentile > 0 {
+			setDefault(&h.Min, DefaultHedgeMin)
+		}
 	}
 	if rs := r.Respond; rs != nil {
 		setDefault(&rs.Status, 200)

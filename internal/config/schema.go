@@ -92,6 +92,8 @@ func buildSchema() ([]byte, error) {
 	s.Definitions["Env"] = env
 	s.Definitions["Duration"] = withEnv("a Go duration: 250ms, 5s, 1m30s, 24h (0 for none where allowed)",
 		&jsonschema.Schema{Type: "string", Pattern: `^\s*(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\s*$`})
+	s.Definitions["HedgeDelay"] = withEnv("a Go duration (50ms), or a percentile of the upstream's recent response-header latency from p50 to p99.9 (p95)",
+		&jsonschema.Schema{Type: "string", Pattern: `^\s*(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+|p(([5-8][0-9]|9[0-8])(\.[0-9]+)?|99(\.[0-9])?))\s*$`})
 	s.Definitions["Size"] = withEnv("a number of bytes, or a number with KiB, MiB or GiB (64KiB, 10MiB)",
 		&jsonschema.Schema{Type: "integer", Minimum: "0"},
 		&jsonschema.Schema{Type: "string", Pattern: `^\s*[0-9]+\s*(KiB|MiB|GiB|KB|MB|GB|B)?\s*$`})
@@ -134,6 +136,8 @@ func schemaMapper(t reflect.Type) *jsonschema.Schema {
 		return &jsonschema.Schema{Ref: "#/$defs/Size"}
 	case upstreamRefType:
 		return &jsonschema.Schema{Ref: "#/$defs/UpstreamRef"}
+	case hedgeDelayType:
+		return &jsonschema.Schema{Ref: "#/$defs/HedgeDelay"}
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int64:

@@ -316,6 +316,9 @@ type Consumer struct {
 	BasicAuth    *BasicAuth         `yaml:"basic_auth" json:"basic_auth,omitempty"`
 	Certificates []CertificateMatch `yaml:"certificates" json:"certificates,omitempty"`
 	RateLimits   []RateLimit        `yaml:"rate_limits" json:"rate_limits,omitempty"`
+	// Quotas replace the route's quotas for this consumer, on routes that
+	// have quotas.
+	Quotas []Quota `yaml:"quotas" json:"quotas,omitempty"`
 }
 
 // BasicAuth is one user for HTTP Basic authentication.
@@ -609,8 +612,16 @@ type Mirror struct {
 
 // Hedge sends a second attempt when the first is slow.
 type Hedge struct {
-	After Duration `yaml:"after" json:"after,omitempty"`
-	Max   int      `yaml:"max" json:"max,omitempty"`
+	// After is how long the first attempt may go without response
+	// headers before another is sent: a duration (50ms), or a percentile
+	// of the upstream's response-header latency over the last 10-20 s
+	// (p50 to p99.9, e.g. p95; no hedging until enough answers were
+	// seen: 100, or 5/(1-p) for high percentiles). Required.
+	After HedgeDelay `yaml:"after" json:"after,omitzero"`
+	// Min is the shortest wait when After is a percentile, however fast
+	// the upstream answers (default 1ms).
+	Min Duration `yaml:"min" json:"min,omitempty"`
+	Max int      `yaml:"max" json:"max,omitempty"`
 }
 
 // Deprecated marks a route as deprecated.

@@ -338,9 +338,51 @@ func (v *validator) aggregate(p string, a *Aggregate, params []string) {
 				v.add(bp+".path", "{%s.%s} needs after: %s (values come from the backend this one runs after)", name, field, name)
 			case dotted && field == "":
 				v.add(bp+".path", "{%s.} names no field", name)
+			case dotted:
+				if k, ok := as[name]; ok {
+					if msg := aggregateFieldDropped(a.Backends[k].Fields, name, field); msg != "" {
+						v.add(bp+".path", "%s (backends[%d].fields)", msg, k)
+					}
+				}
 			}
 		}
 	}
+}
+
+// aggregateFieldDropped says why {as.field} can never have a value when
+// the backend named as keeps only fields ("" when it can): the first name
+// of the dotted field must be one the fields keep, under its new name
+// when renamed (internal/aggregate checks the same at compile time).
+func aggregateFieldDropped(fields []string, as, field string) string {
+	if fields == nil {
+		return ""
+	}
+	head, rest, nested := strings.Cut(field, ".")
+	var kept []string
+	renamed := ""
+	for _, f := range fields {
+		from, to, ok := strings.Cut(f, ":")
+		if !ok {
+			to = from
+		}
+		if from == "" || to == "" || strings.Contains(to, ":") || slices.Contains(kept, to) {
+			continue // reported at fields
+		}
+		if to == head {
+			return ""
+		}
+		if from == head {
+			renamed = to
+		}
+		kept = append(kept, to)
+	}
+	if renamed != "" {
+		if nested {
+			renamed += "." + rest
+		}
+		return fmt.Sprintf("{%s.%s} names a field that %s's fields rename to %s: use {%s.%s}", as, field, as, strings.SplitN(renamed, ".", 2)[0], as, renamed)
+	}
+	return fmt.Sprintf("{%s.%s} names a field that %s's fields drop (kept: %s)", as, field, as, strings.Join(kept, ", "))
 }
 
 func aggregateCycle(bs []AggregateBackend, as map[string]int, start int) bool {
@@ -365,22 +407,7 @@ func (v *validator) policies(p string, rp *RoutePolicies) {
 		v.authMethod(joinIndex(p+".auth", i), m)
 	}
 	v.rateLimits(p+".rate_limits", rp.RateLimits)
-	for i, q := range rp.Quotas {
-		qp := joinIndex(p+".quotas", i)
-		if q.Limit < 1 {
-			v.add(qp+".limit", "limit must be at least 1")
-		}
-		if q.Period == "" {
-			v.add(qp+".period", "period is required: day, week or month")
-		}
-		v.enum(qp+".period", q.Period, "day", "week", "month")
-		v.keyed(qp+".by", q.By, []string{"consumer", "ip", "route"}, "header")
-		if q.TimeZone != "" {
-			if _, err := time.LoadLocation(q.TimeZone); err != nil {
-				v.add(qp+".time_zone", "unknown time zone %q (want an IANA name such as UTC or Europe/Paris)", q.TimeZone)
-			}
-		}
-	}
+	v.quotas(p+".quotas", rp.Quotas)
 	if cc := rp.Concurrency; cc != nil {
 		cp := p + ".concurrency"
 		if cc.Max < 1 {
@@ -442,8 +469,14 @@ func (v *validator) policies(p string, rp *RoutePolicies) {
 		}
 	}
 	if h := rp.Hedge; h != nil {
-		if h.After == 0 {
+		if h.After.IsZero() {
 			v.add(p+".hedge.after", "after is required and must be greater than 0")
+		}
+		switch {
+		case h.After.Duration > 0 && (h.Min != 0 || v.written(p+".hedge.min")):
+			v.add(p+".hedge.min", "min only applies when after is a percentile (e.g. after: p95)")
+		case h.After.Percentile > 0 && h.Min == 0 && v.written(p+".hedge.min"):
+			v.add(p+".hedge.min", "min must be greater than 0 (default %s)", DefaultHedgeMin)
 		}
 		if h.Max < 0 || h.Max > 3 || h.Max == 0 && v.written(p+".hedge.max") {
 			v.add(p+".hedge.max", "max must be 1, 2 or 3 (extra attempts per request), got %d", h.Max)
@@ -489,6 +522,25 @@ func (v *validator) rateLimits(p string, rls []RateLimit) {
 				v.add(rp+".name", "duplicate rate limit name %q", rl.Name)
 			}
 			names[rl.Name] = true
+		}
+	}
+}
+
+func (v *validator) quotas(p string, qs []Quota) {
+	for i, q := range qs {
+		qp := joinIndex(p, i)
+		if q.Limit < 1 {
+			v.add(qp+".limit", "limit must be at least 1")
+		}
+		if q.Period == "" {
+			v.add(qp+".period", "period is required: day, week or month")
+		}
+		v.enum(qp+".period", q.Period, "day", "week", "month")
+		v.keyed(qp+".by", q.By, []string{"consumer", "ip", "route"}, "header")
+		if q.TimeZone != "" {
+			if _, err := time.LoadLocation(q.TimeZone); err != nil {
+				v.add(qp+".time_zone", "unknown time zone %q (want an IANA name such as UTC or Europe/Paris)", q.TimeZone)
+			}
 		}
 	}
 }

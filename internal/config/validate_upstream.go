@@ -171,6 +171,7 @@ func (v *validator) consumers() {
 			}
 		}
 		v.rateLimits(p+".rate_limits", c.RateLimits)
+		v.quotas(p+".quotas", c.Quotas)
 	}
 }
 
