@@ -51,8 +51,8 @@ func primaryUpstream(u *config.UpstreamRef) string {
 func buildUpstreamAction(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, deps compileDeps, rt *Route, pc proxy.Config) (pipeline.Handler, config.ErrorList) {
 	var errs config.ErrorList
 	at := func(field string) string { return fmt.Sprintf("routes[%d].%s", i, field) }
-	if h := rc.Hedge; h != nil && h.After > 0 {
-		pc.HedgeAfter, pc.HedgeMax = h.After.D(), h.Max
+	if h := rc.Hedge; h != nil && !h.After.IsZero() {
+		pc.HedgeAfter, pc.HedgePercentile, pc.HedgeMin, pc.HedgeMax = h.After.Duration.D(), h.After.Percentile, h.Min.D(), h.Max
 		*rt.proxyCfg = pc
 	}
 	var action pipeline.Handler
@@ -99,6 +99,9 @@ func buildUpstreamAction(cfg *config.Config, i int, rc *config.Route, snap *Snap
 	}
 	if pc.HedgeAfter > 0 {
 		rt.Policies = append(rt.Policies, fmt.Sprintf("hedge after %s (max %d)", pc.HedgeAfter, max(pc.HedgeMax, 1)))
+	} else if pc.HedgePercentile > 0 {
+		rt.Policies = append(rt.Policies, fmt.Sprintf("hedge after %s of upstream latency, at least %s (max %d)",
+			rc.Hedge.After, max(pc.HedgeMin, config.DefaultHedgeMin.D()), max(pc.HedgeMax, 1)))
 	}
 	if m := rc.Mirror; m != nil {
 		shadow := snap.upstreams[m.Upstream]
@@ -106,7 +109,7 @@ func buildUpstreamAction(cfg *config.Config, i int, rc *config.Route, snap *Snap
 			return nil, errs
 		}
 		mc := pc
-		mc.Pool, mc.HedgeAfter, mc.HedgeMax = shadow, 0, 0
+		mc.Pool, mc.HedgeAfter, mc.HedgePercentile, mc.HedgeMax = shadow, 0, 0, 0
 		mcfg := proxy.MirrorConfig{Proxy: mc, Percent: m.Percent}
 		if rec := deps.metrics.Mirror(rt.Name, m.Upstream); rec != nil {
 			mcfg.Observer = rec

@@ -5,10 +5,45 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
 	"github.com/portunus-gw/portunus/internal/tracing"
 	"github.com/portunus-gw/portunus/internal/upstream"
 )
+
+// hedgeByPercentile sets up hedging after a percentile of the pool's
+// latency (hedge.after: pN): the pool starts keeping its latency
+// histogram (upstream/latency.go), and the handler a handle on the
+// percentile.
+func (h *handler) hedgeByPercentile(cfg Config) {
+	if cfg.HedgePercentile <= 0 {
+		return
+	}
+	h.hedgeQ = cfg.Pool.EnableLatencyStats().Track(cfg.HedgePercentile / 100)
+	h.hedgeMin = cfg.HedgeMin
+	if h.hedgeMin <= 0 {
+		h.hedgeMin = config.DefaultHedgeMin.D()
+	}
+}
+
+// hedging reports whether the route hedges at all.
+func (h *handler) hedging() bool { return h.hedgeAfter > 0 || h.hedgeQ != nil }
+
+// hedgeDelay is how long the first attempt of a request may go without
+// an answer before a hedge: hedge.after, or the pool's current latency
+// percentile (at least hedge.min). 0 = do not hedge this request: the
+// percentile is not known yet (too few answers seen, see
+// upstream.MinSamplesFor). No lock, no allocation.
+func (h *handler) hedgeDelay() time.Duration {
+	if h.hedgeQ == nil {
+		return h.hedgeAfter
+	}
+	d := h.hedgeQ.Value()
+	if d <= 0 {
+		return 0
+	}
+	return max(d, h.hedgeMin)
+}
 
 // hedgeable reports whether a request may be hedged: sending it twice
 // must be harmless (idempotent method) and cheap (no body to hold on
@@ -19,6 +54,7 @@ func (h *handler) hedgeable(r, out *http.Request, call grpcCall) bool {
 
 // hedgeAttempt is one attempt of a hedged request.
 type hedgeAttempt struct {
+	start  time.Time
 	t      *upstream.Target
 	out    *http.Request
 	cancel context.CancelFunc
@@ -44,13 +80,19 @@ func (hr *hedgeResult) end() {
 }
 
 // hedged serves a request with hedging: the first attempt goes to t;
-// whenever hedge.after passes without an answer, another attempt goes to
-// a target not yet tried (up to hedge.max extra, each drawn from the
-// retry budget). The first answer that is not a failure wins; the others
-// are cancelled and reported as ignored. When every attempt failed, a
-// retry follows as the retry policy allows, and at the end the last
-// result goes to the client.
-func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, tmpl *http.Request, t *upstream.Target, tm *deadline) {
+// whenever after (hedgeDelay) passes without an answer, another attempt
+// goes to a target not yet tried (up to hedge.max extra, each drawn from
+// the retry budget). The first answer that is not a failure wins; the
+// others are cancelled and reported as ignored. When every attempt
+// failed, a retry follows as the retry policy allows, and at the end the
+// last result goes to the client.
+//
+// When the pool keeps a latency histogram, a first attempt that loses to
+// a hedge adds the time it had waited as a sample: a lower bound of its
+// latency, which keeps the slow tail in the histogram (left out, each
+// hedge would drop a slow sample, the percentile would creep down, and
+// hedging would feed on itself).
+func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, tmpl *http.Request, t *upstream.Target, tm *deadline, after time.Duration) {
 	start := h.now()
 	retriesLeft := 0
 	if h.retries != nil {
@@ -64,7 +106,7 @@ func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.Sta
 	var attempts []*hedgeAttempt
 	launch := func(t *upstream.Target, o *http.Request) {
 		actx, cancel := context.WithCancel(ctx)
-		a := &hedgeAttempt{t: t, cancel: cancel}
+		a := &hedgeAttempt{start: h.now(), t: t, cancel: cancel}
 		if h.tracer != nil {
 			actx, a.span = h.tracer.StartClient(actx, o.Header, r.Method, h.pool.Name(), t.Host)
 		}
@@ -100,8 +142,10 @@ func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.Sta
 	}
 
 	launch(t, tmpl)
+	first := attempts[0]
+	firstDone := false
 	pending, hedges := 1, 0
-	timer := time.NewTimer(h.hedgeAfter)
+	timer := time.NewTimer(after)
 	defer timer.Stop()
 	var last *hedgeResult // the latest failed result, delivered if nothing better comes
 	for {
@@ -113,16 +157,22 @@ func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.Sta
 				pending++
 			}
 			if hedges < h.hedgeMax {
-				timer.Reset(h.hedgeAfter)
+				timer.Reset(after)
 			}
 		case hr := <-results:
 			pending--
+			if hr.a == first {
+				firstDone = true
+			}
 			h.traceResult(hr.a.span, hr.res, hr.err)
 			outcome, cond := h.classify(r, hr.a.out.Context(), nil, hr.res, hr.err)
 			failed := hr.err != nil || outcome == upstream.OutcomeFailure ||
 				h.retries != nil && h.retries.Allows(cond, hr.res.StatusCode)
 			if !failed {
 				h.pool.Report(hr.a.t, outcome, hr.latency)
+				if ls := h.pool.LatencyStats(); ls != nil && !firstDone {
+					ls.Record(h.now().Sub(first.start))
+				}
 				for _, a := range attempts {
 					if a != hr.a {
 						a.cancel()

@@ -77,6 +77,13 @@ type Config struct {
 	HedgeAfter time.Duration
 	// HedgeMax is the number of extra attempts a hedge may send (1-3).
 	HedgeMax int
+	// HedgePercentile (route hedge.after: pN, 50-99.9) hedges after
+	// that percentile of the pool's recent response-header latency
+	// instead of HedgeAfter (hedge.go); 0 = HedgeAfter.
+	HedgePercentile float64
+	// HedgeMin is the shortest percentile-based wait (hedge.min);
+	// 0 = config.DefaultHedgeMin.
+	HedgeMin time.Duration
 }
 
 type handler struct {
@@ -97,6 +104,10 @@ type handler struct {
 	retries    *upstream.RetryPolicy
 	hedgeAfter time.Duration
 	hedgeMax   int
+	// hedgeQ is the pool latency percentile hedging waits for; nil =
+	// hedgeAfter. hedgeMin is its floor.
+	hedgeQ   *upstream.LatencyQuantile
+	hedgeMin time.Duration
 }
 
 // New returns the proxy action for cfg.
@@ -126,6 +137,7 @@ func newHandler(cfg Config) *handler {
 	}
 	h.h1, _ = h.rt.(*h1.Client)
 	h.stripVal = []string{h.strip}
+	h.hedgeByPercentile(cfg)
 	return h
 }
 
@@ -206,16 +218,19 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	// Every client request grows the retry budget; retries and hedges
 	// draw from it.
 	h.pool.Budget().Request()
-	if h.hedgeAfter > 0 && h.hedgeable(r, &tmpl, call) {
-		// Hedged attempts copy the template and may outlive this call:
-		// the block is left to the garbage collector.
-		if fast && h.timeout > 0 {
-			var cancel context.CancelCauseFunc
-			ctx, cancel = h.armDeadline(ctx, &tm)
-			defer cancel(nil)
+	if h.hedging() && h.hedgeable(r, &tmpl, call) {
+		// after is 0 while a percentile is not known yet: no hedge.
+		if after := h.hedgeDelay(); after > 0 {
+			// Hedged attempts copy the template and may outlive this
+			// call: the block is left to the garbage collector.
+			if fast && h.timeout > 0 {
+				var cancel context.CancelCauseFunc
+				ctx, cancel = h.armDeadline(ctx, &tm)
+				defer cancel(nil)
+			}
+			h.hedged(w, r, s, ctx, &tmpl, t, &tm, after)
+			return
 		}
-		h.hedged(w, r, s, ctx, &tmpl, t, &tm)
-		return
 	}
 
 	// In flight until the answer (or the upgraded connection) is done;

@@ -2,11 +2,8 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"time"
 
@@ -15,29 +12,13 @@ import (
 	"github.com/portunus-gw/portunus/internal/upstream"
 )
 
-// Retry backoff: the first retry waits 25 ms, each next one twice as
-// long, never more than 250 ms; the actual wait is drawn from the upper
-// half of that range so that clients retrying against the same broken
-// target spread out instead of arriving in lockstep. The waits are short
-// because a retry goes to another target, which is not the one that just
-// failed: the point is to avoid a synchronized burst, not to give the
-// failed target time to recover.
-const (
-	retryBackoffBase = 25 * time.Millisecond
-	retryBackoffCap  = 250 * time.Millisecond
-	// discardDrainMax bounds how much of a discarded answer's body is
-	// read so its connection can be reused; larger bodies are closed.
-	discardDrainMax = 4 << 10
-)
+// discardDrainMax bounds how much of a discarded answer's body is read
+// so its connection can be reused; larger bodies are closed.
+const discardDrainMax = 4 << 10
 
-// backoff is the wait before retry n (1-based), jittered.
-func backoff(n int) time.Duration {
-	d := retryBackoffBase << min(n-1, 8)
-	if d > retryBackoffCap || d <= 0 {
-		d = retryBackoffCap
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// backoff is the wait before retry n (1-based), jittered
+// (upstream.RetryBackoff, shared with the aggregate action).
+func backoff(n int) time.Duration { return upstream.RetryBackoff(n) }
 
 // idempotent reports whether a request with this method may be sent twice
 // with the same effect (RFC 9110 §9.2.2).
@@ -77,20 +58,9 @@ func (h *handler) classify(r *http.Request, ctx context.Context, body *bodyWatch
 		// Cancelled for another reason (a gRPC deadline, a lost hedge).
 		return upstream.OutcomeIgnored, 0
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return upstream.OutcomeFailure, upstream.RetryConnectFailure
-	}
-	var cv *tls.CertificateVerificationError
-	if errors.As(err, &cv) {
-		// The request was never sent: as safe to retry as a refused dial.
-		return upstream.OutcomeFailure, upstream.RetryConnectFailure
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return upstream.OutcomeFailure, upstream.RetryTimeout
-	}
-	return upstream.OutcomeFailure, upstream.RetryReset
+	// A refused dial or a failed TLS verification (never sent),
+	// a timeout waiting for the answer, or a broken connection.
+	return upstream.OutcomeFailure, upstream.ErrorCondition(err)
 }
 
 // replayable reports whether the request may be sent again: never for
@@ -218,14 +188,4 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // retryReason names a retry condition for the retries metric.
-func retryReason(c upstream.RetryCondition) string {
-	switch c {
-	case upstream.RetryConnectFailure:
-		return "connect_failure"
-	case upstream.RetryReset:
-		return "reset"
-	case upstream.RetryTimeout:
-		return "timeout"
-	}
-	return "status"
-}
+func retryReason(c upstream.RetryCondition) string { return upstream.RetryReason(c) }

@@ -65,6 +65,11 @@ func (t *Target) passiveReport(failed bool) {
 		}
 		return
 	}
+	if t.isEjected(t.h.now()) {
+		// A late failure of a request sent before the ejection: it
+		// must not count toward the next one.
+		return
+	}
 	if t.consecFail.Add(1) >= pc.consecutive {
 		t.tryEject(pc)
 	}

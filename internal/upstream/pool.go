@@ -65,6 +65,9 @@ type Pool struct {
 	retries       *RetryPolicy
 	budget        Budget
 	health        *poolHealth
+	// latency is the histogram of successful attempts' latencies
+	// (latency.go); nil until a route hedges by percentile.
+	latency atomic.Pointer[LatencyStats]
 
 	// mu serializes SetTargets, Start and Close (never a pick).
 	mu      sync.Mutex

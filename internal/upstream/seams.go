@@ -79,6 +79,12 @@ func (p *Pool) Report(t *Target, o Outcome, latency time.Duration) {
 		return
 	}
 	failed := o == OutcomeFailure
+	if !failed {
+		// Hedging by percentile (latency.go): successes only.
+		if ls := p.latency.Load(); ls != nil {
+			ls.Record(latency)
+		}
+	}
 	t.observeLatency(latency, failed)
 	t.passiveReport(failed)
 	if t.br.cfg != nil {

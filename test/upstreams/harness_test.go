@@ -3,7 +3,6 @@ package upstreams
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -42,20 +41,6 @@ func healthy(t *testing.T, name string) *target {
 	return tg
 }
 
-// statusTarget answers with the status in *status (changeable).
-func statusTarget(t *testing.T, status *atomic.Int64) *target {
-	t.Helper()
-	tg := &target{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tg.hits.Add(1)
-		w.WriteHeader(int(status.Load()))
-		io.WriteString(w, "status target")
-	}))
-	t.Cleanup(srv.Close)
-	tg.url = srv.URL
-	return tg
-}
-
 // slowTarget answers 200 after delay.
 func slowTarget(t *testing.T, delay time.Duration) *target {
 	t.Helper()
@@ -74,101 +59,31 @@ func slowTarget(t *testing.T, delay time.Duration) *target {
 	return tg
 }
 
-// killedTarget is an address whose listener was closed: connections are
-// refused.
-func killedTarget(t *testing.T) *target {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
-	return &target{url: "http://" + ln.Addr().String()}
-}
-
-// rawTarget accepts connections and hands each to serve (counted as a
-// hit once something was read).
-func rawTarget(t *testing.T, serve func(c *net.TCPConn, tg *target)) *target {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := &target{url: "http://" + ln.Addr().String()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serve(c.(*net.TCPConn), tg)
-			}()
-		}
-	}()
-	return tg
-}
-
-// hungTarget accepts and reads, and never answers.
-func hungTarget(t *testing.T) *target {
-	return rawTarget(t, func(c *net.TCPConn, tg *target) {
-		buf := make([]byte, 4096)
-		if n, _ := c.Read(buf); n > 0 {
-			tg.hits.Add(1)
-		}
-		io.Copy(io.Discard, c) // until the gateway or the cleanup closes it
-	})
-}
-
-// resetTarget reads the request and resets the connection (SO_LINGER 0
-// close sends RST) before any answer.
-func resetTarget(t *testing.T) *target {
-	return rawTarget(t, func(c *net.TCPConn, tg *target) {
-		buf := make([]byte, 4096)
-		if n, _ := c.Read(buf); n > 0 {
-			tg.hits.Add(1)
-		}
-		c.SetLinger(0)
-		c.Close()
-	})
-}
-
 // load sends n GETs from workers concurrent clients and returns how many
 // did not get a 200, with one example of a failure.
 func load(t *testing.T, base string, workers, n int) (failed int64, example string) {
 	t.Helper()
-	failed, example, _ = loadTimed(t, base, workers, n)
+	failed, example, _ = loadHooked(t, base, workers, n, 0, nil)
 	return failed, example
 }
 
 // loadTimed is load that also reports the longest a request took.
 func loadTimed(t *testing.T, base string, workers, n int) (failed int64, example string, longest time.Duration) {
 	t.Helper()
+	return loadHooked(t, base, workers, n, 0, nil)
+}
+
+// loadHooked is loadTimed that calls mid (when not nil) once, from the
+// worker whose request completes the at-th answer, while the other
+// workers go on sending: a fault injected during load.
+func loadHooked(t *testing.T, base string, workers, n int, at int64, mid func()) (failed int64, example string, longest time.Duration) {
+	t.Helper()
 	var slowest atomic.Int64
 	client := &http.Client{Timeout: waitLimit}
 	defer client.CloseIdleConnections()
 	var bad atomic.Int64
 	var ex atomic.Value
-	var next atomic.Int64
+	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -187,13 +102,16 @@ func loadTimed(t *testing.T, base string, workers, n int) (failed int64, example
 				if err != nil {
 					bad.Add(1)
 					ex.Store(err.Error())
-					continue
+				} else {
+					b, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						bad.Add(1)
+						ex.Store(fmt.Sprintf("%d %s", res.StatusCode, b))
+					}
 				}
-				b, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					bad.Add(1)
-					ex.Store(fmt.Sprintf("%d %s", res.StatusCode, b))
+				if done.Add(1) == at && mid != nil {
+					mid()
 				}
 			}
 		}()

@@ -189,14 +189,14 @@ func (d *Discoverer) run(ctx context.Context) {
 			// Keep the last good set; look again soon, backing off up
 			// to max_ttl while the failure lasts.
 			fails++
-			wait = min(d.min<<min(fails, 16), d.max)
+			wait = d.retryWait(fails)
 			d.log.Warn("upstream discovery failed; keeping the last targets", "upstream", d.name, "error", err, "retry_in", wait)
 			d.mu.Lock()
 			d.err = err
 			d.mu.Unlock()
 		} else {
 			fails = 0
-			wait = min(max(ttl, d.min), d.max)
+			wait = d.ttlWait(ttl)
 			d.apply(eps)
 		}
 		t := time.NewTimer(wait)
@@ -207,6 +207,25 @@ func (d *Discoverer) run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// ttlWait is the wait before the next round after a lookup whose
+// records' smallest TTL is ttl: the TTL kept between min_ttl and max_ttl.
+func (d *Discoverer) ttlWait(ttl time.Duration) time.Duration {
+	return min(max(ttl, d.min), d.max)
+}
+
+// retryWait is the wait after the fails-th failed round in a row:
+// min_ttl after the first, doubling with each next one, at most max_ttl.
+func (d *Discoverer) retryWait(fails int) time.Duration {
+	w := d.min
+	for i := 1; i < fails && w < d.max; i++ {
+		if w > d.max/2 {
+			return d.max
+		}
+		w *= 2
+	}
+	return min(w, d.max)
 }
 
 func (d *Discoverer) apply(eps []upstream.Endpoint) {

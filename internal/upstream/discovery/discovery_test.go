@@ -26,6 +26,14 @@ type zone struct {
 	records map[uint16]map[string][]dns.RR // type -> fqdn -> answer
 	fail    bool                           // answer SERVFAIL
 	addr    string
+	asked   []question // every query received, in order
+}
+
+// question is one query the zone received, and when.
+type question struct {
+	name  string
+	qtype uint16
+	at    time.Time
 }
 
 func startZone(t *testing.T) *zone {
@@ -48,6 +56,7 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	z.mu.Lock()
+	z.asked = append(z.asked, question{name: req.Question[0].Name, qtype: req.Question[0].Qtype, at: time.Now()})
 	if z.fail {
 		m.Rcode = dns.RcodeServerFailure
 	} else {
@@ -215,7 +224,9 @@ func TestSRVTargets(t *testing.T) {
 	waitFor(t, p, "http://127.0.0.23:9003")
 }
 
-func TestTTLBounds(t *testing.T) {
+// TestResolveReturnsRecordTTL: Resolve reports the records' own TTL (one
+// hour here), unclamped; the refresh loop bounds it (discovery_ttl_test.go).
+func TestResolveReturnsRecordTTL(t *testing.T) {
 	t.Parallel()
 	z := startZone(t)
 	z.set(t, dns.TypeA, "slow.test", "slow.test. 3600 IN A 127.0.0.31")

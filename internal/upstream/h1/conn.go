@@ -213,6 +213,9 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 		// The request was cut short: the connection cannot be reused.
 		res.Close = true
 	}
+	// Set before a bodiless answer hands the connection back to the
+	// pool: from then on another request may own it.
+	cn.reused = true
 	b, _ := res.Body.(*body)
 	if b != nil {
 		b.stop = cn.stop
@@ -224,7 +227,6 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 	} else if cn.stop != nil {
 		cn.stop()
 	}
-	cn.reused = true
 	return res, nil
 }
 
