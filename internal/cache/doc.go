@@ -8,8 +8,9 @@
 // and Cache-Status, RFC 9211, and 304 for matching client conditionals),
 // revalidates stale entries with their validators, serves stale answers
 // within stale-while-revalidate (refreshing once per key in the
-// background) and stale-if-error, coalesces concurrent misses into one
-// upstream request, and stores what RFC 9111 allows a shared cache to
-// store. Unsafe methods that succeed invalidate the cached answers of
-// their URL. See docs/cache.md for the rules and their reasons.
+// background) and stale-if-error, coalesces concurrent misses and stale
+// revalidations of one key into one upstream request, and stores what
+// RFC 9111 allows a shared cache to store. Unsafe methods that succeed
+// invalidate the cached answers of their URL. See docs/cache.md for the
+// rules and their reasons.
 package cache

@@ -79,19 +79,39 @@ type Policy struct {
 	log         *slog.Logger
 	now         func() time.Time
 
-	flights    sync.Map // key string -> *flight: misses being fetched
-	refreshing sync.Map // key string -> struct{}: background refreshes
-	wg         sync.WaitGroup
+	// flights holds the upstream requests running per key: misses being
+	// fetched, stale entries being revalidated or refetched, background
+	// refreshes. Concurrent requests of the key wait for them.
+	flights sync.Map // key string -> *flight
+	wg      sync.WaitGroup
 	// onWait, when set (tests), is called as a request starts waiting
-	// for a concurrent miss.
+	// for a concurrent request of the same key.
 	onWait func()
 }
 
-// flight is one miss being fetched; done closes when it ends, and entry
-// is then the stored answer (nil if nothing was stored).
+// flight is one upstream request other requests of its key may wait for.
+// done closes when it ends; the other fields are then its outcome.
 type flight struct {
-	done  chan struct{}
+	done chan struct{}
+	// consumer is the consumer of the request that leads it.
+	consumer string
+	// entry is the answer it stored or refreshed (nil: none).
 	entry *Entry
+	// varyVals are the leading request's values of the headers entry's
+	// Vary names (see appendHeaderValues).
+	varyVals string
+	// failed is the upstream's status when it failed and the stale entry
+	// may answer instead (stale-if-error); 0 otherwise.
+	failed int
+}
+
+// outcome is what a flight's upstream request came to: the entry stored
+// or refreshed, the request header it was keyed by, and failed as in
+// flight.
+type outcome struct {
+	entry  *Entry
+	keyed  http.Header
+	failed int
 }
 
 // New compiles a cache policy.
@@ -216,7 +236,7 @@ func (p *Policy) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State
 			p.refreshInBackground(r, s, next, e, p.keyOf(r, path, s.Consumer, ref))
 			return
 		}
-		p.revalidate(w, r, s, next, e, p.keyOf(r, path, s.Consumer, ref), fwdStale)
+		p.revalidateOnce(w, r, s, next, e, p.keyOf(r, path, s.Consumer, ref))
 		return
 	}
 	fwd := fwdURIMiss
@@ -236,7 +256,13 @@ func (p *Policy) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State
 	}
 	p.observe("miss", s)
 	_, own := p.baseKeys(r, path, s.Consumer)
-	p.coalesce(w, r, s, next, own.String(), fwd)
+	var names []string
+	if marker != nil {
+		// The names the answers vary by are known: wait only for a
+		// request of the same variant.
+		names = marker.Vary
+	}
+	p.coalesce(w, r, s, next, own, names, fwd)
 }
 
 // keyRef says which key a lookup found its entry under: the consumer's
@@ -315,43 +341,115 @@ func (p *Policy) get(ctx context.Context, key []byte) (*Entry, error) {
 	return p.backend.Get(ctx, string(key))
 }
 
-// coalesce makes concurrent misses of one key share one upstream request.
-func (p *Policy) coalesce(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, key string, fwd *fwdStatus) {
-	f := &flight{done: make(chan struct{})}
+// join returns the running flight of key, or registers f (led by
+// consumer's request) and returns it with leader set.
+func (p *Policy) join(key, consumer string) (f *flight, leader bool) {
+	f = &flight{done: make(chan struct{}), consumer: consumer}
 	if v, loaded := p.flights.LoadOrStore(key, f); loaded {
-		other := v.(*flight)
-		if p.onWait != nil {
-			p.onWait()
-		}
-		t := time.NewTimer(p.wait)
-		select {
-		case <-other.done:
-			t.Stop()
-			if e := other.entry; e != nil && p.usableFor(e, s) {
-				p.writeEntry(w, r, e, ageField(e.Age(p.now())), statusCoalesced)
-				return
-			}
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-		// Nothing shareable came of it: fetch (and maybe store) alone.
-		p.fetch(w, r, s, next, fwd)
-		return
+		return v.(*flight), false
 	}
-	defer func() {
-		p.flights.Delete(key)
-		close(f.done)
-	}()
-	f.entry = p.fetch(w, r, s, next, fwd)
+	return f, true
 }
 
-// usableFor says a stored answer fetched for another request with the
-// same key may serve this one: fresh, and not varying by request headers
-// the waiter may not share.
-func (p *Policy) usableFor(e *Entry, _ *pipeline.State) bool {
-	return len(varyNames(e.Header)) == 0 && e.Age(p.now()) < e.Lifetime
+// land publishes f's outcome, ends it and releases its waiters.
+func (p *Policy) land(key string, f *flight, out outcome) {
+	f.entry, f.failed = out.entry, out.failed
+	if out.entry != nil {
+		if names := varyNames(out.entry.Header); len(names) > 0 && out.keyed != nil {
+			f.varyVals = string(appendHeaderValues(nil, out.keyed, names))
+		}
+	}
+	p.flights.CompareAndDelete(key, f)
+	close(f.done)
+}
+
+// lead runs the upstream request of flight f, the one of key, and lands
+// it, also when the request panics.
+func (p *Policy) lead(key string, f *flight, run func() outcome) {
+	var out outcome
+	defer func() { p.land(key, f, out) }()
+	out = run()
+}
+
+// await waits for the flight f until it ends (true) or until deadline
+// passes or r's client goes away (false).
+func (p *Policy) await(r *http.Request, f *flight, deadline time.Time) bool {
+	if p.onWait != nil {
+		p.onWait()
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return true
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return false
+}
+
+// coalesce makes concurrent misses of one key share one upstream
+// request: the first leads, the others wait for it (bounded by the
+// route's wait) and are served its stored answer when it fits them. The
+// key is base, or its variant for names when the answers are known to
+// vary by them. A stored answer that varies by headers the waiter does
+// not share makes the waiter wait once more, with the others of its
+// variant.
+func (p *Policy) coalesce(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, base Key, names []string, fwd *fwdStatus) {
+	deadline := time.Now().Add(p.wait)
+	ks := base.String()
+	if len(names) > 0 {
+		ks = variant(base, r, names).String()
+	}
+	for round := 0; ; round++ {
+		f, leader := p.join(ks, s.Consumer)
+		if leader {
+			p.lead(ks, f, func() outcome {
+				return outcome{entry: p.fetch(w, r, s, next, fwd), keyed: r.Header}
+			})
+			return
+		}
+		since := p.now()
+		if !p.await(r, f, deadline) {
+			if r.Context().Err() != nil {
+				return
+			}
+			break
+		}
+		e := f.entry
+		if e == nil {
+			break
+		}
+		if p.usableFor(e, f, r, s.Consumer, since) {
+			p.writeEntry(w, r, e, ageField(e.Age(p.now())), statusCoalesced)
+			return
+		}
+		names = varyNames(e.Header)
+		if round > 0 || len(names) == 0 {
+			break
+		}
+		ks = variant(base, r, names).String()
+	}
+	// Nothing shareable came of it: fetch (and maybe store) alone.
+	p.fetch(w, r, s, next, fwd)
+}
+
+// usableFor says e, the answer a flight led by another request stored,
+// may serve r, a request of consumer that started waiting for it at
+// since: fresh, or received after since (a no-cache answer validated
+// while r waited); shared or the same consumer's; and the same values of
+// the headers it varies by.
+func (p *Policy) usableFor(e *Entry, f *flight, r *http.Request, consumer string, since time.Time) bool {
+	if e.Age(p.now()) >= e.Lifetime && e.ResponseTime.Before(since) {
+		return false
+	}
+	if p.perConsumer && !e.Shared && consumer != f.consumer {
+		return false
+	}
+	if names := varyNames(e.Header); len(names) > 0 && string(appendHeaderValues(nil, r.Header, names)) != f.varyVals {
+		return false
+	}
+	return true
 }
 
 // fetch forwards r and stores the answer when allowed; it returns the
@@ -362,12 +460,56 @@ func (p *Policy) fetch(w http.ResponseWriter, r *http.Request, s *pipeline.State
 	return rec.finish()
 }
 
+// revalidateOnce revalidates (or, without validators, refetches) the
+// stale entry e at key once for the concurrent requests that find it: the
+// first leads, through the same flights as misses; the others wait for it
+// (bounded by the route's wait) and are served the refreshed or new
+// answer, or e itself when the upstream failed within stale-if-error. A
+// waiter the outcome does not fit revalidates alone.
+func (p *Policy) revalidateOnce(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key) {
+	ks := key.String()
+	f, leader := p.join(ks, s.Consumer)
+	if leader {
+		p.lead(ks, f, func() outcome { return p.revalidate(w, r, s, next, e, key, fwdStale) })
+		return
+	}
+	since := p.now()
+	if !p.await(r, f, time.Now().Add(p.wait)) {
+		if r.Context().Err() != nil {
+			return
+		}
+	} else {
+		if ne := f.entry; ne != nil && p.usableFor(ne, f, r, s.Consumer, since) {
+			p.writeEntry(w, r, ne, ageField(ne.Age(p.now())), statusCoalesced)
+			p.observe("hit", s)
+			return
+		}
+		if f.failed != 0 && staleOnError(e, p.now()) {
+			p.writeStaleIfError(w, r, e, f.failed)
+			p.observe("stale", s)
+			return
+		}
+	}
+	p.revalidate(w, r, s, next, e, key, fwdStale)
+}
+
+// staleOnError says e may answer for a failed upstream at now.
+func staleOnError(e *Entry, now time.Time) bool {
+	return !e.MustRevalidate && e.Age(now)-e.Lifetime < e.SIE
+}
+
+// writeStaleIfError answers with the stale entry e instead of the
+// upstream's error status.
+func (p *Policy) writeStaleIfError(w http.ResponseWriter, r *http.Request, e *Entry, status int) {
+	age := e.Age(p.now())
+	p.writeEntry(w, r, e, ageField(age), []string{"portunus; hit; ttl=" + strconv.FormatInt(int64((e.Lifetime-age)/time.Second), 10) + "; fwd-status=" + strconv.Itoa(status) + "; detail=stale-if-error"})
+}
+
 // revalidate asks the upstream whether the stale entry e is still good
 // (with its validators) and answers from it on 304, or with it on an
-// error within stale-if-error.
-func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key, fwd *fwdStatus) {
-	now := p.now()
-	allowStaleOnError := !e.MustRevalidate && e.Age(now)-e.Lifetime < e.SIE
+// error within stale-if-error. It returns what came of it.
+func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key, fwd *fwdStatus) outcome {
+	allowStaleOnError := staleOnError(e, p.now())
 	r2 := r
 	validated := hasValidator(e.Header)
 	if validated {
@@ -382,16 +524,22 @@ func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.
 		ne := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl)
 		if ne != nil {
 			p.store(r.Context(), key, ne)
-			e = ne
 		}
-		p.writeEntry(w, r, e, ageField(e.Age(p.now())), fwd.revalidated)
+		serve := e
+		if ne != nil {
+			serve = ne
+		}
+		p.writeEntry(w, r, serve, ageField(serve.Age(p.now())), fwd.revalidated)
 		p.observe("revalidated", s)
+		// key was built from r's header; r2, a clone, went upstream.
+		return outcome{entry: ne, keyed: r.Header}
 	case rec.intercepted:
-		age := e.Age(p.now())
-		p.writeEntry(w, r, e, ageField(age), []string{"portunus; hit; ttl=" + strconv.FormatInt(int64((e.Lifetime-age)/time.Second), 10) + "; fwd-status=" + strconv.Itoa(rec.status) + "; detail=stale-if-error"})
+		p.writeStaleIfError(w, r, e, rec.status)
 		p.observe("stale", s)
+		return outcome{failed: rec.status}
 	default:
-		rec.finish()
+		p.observe("miss", s)
+		return outcome{entry: rec.finish(), keyed: r2.Header}
 	}
 }
 
@@ -411,11 +559,14 @@ func conditional(r *http.Request, ctx context.Context, e *Entry) *http.Request {
 	return r2
 }
 
-// refreshInBackground revalidates or refetches e once per key while
-// stale answers are served.
+// refreshInBackground revalidates or refetches e while stale answers are
+// served. It is the key's flight: none starts while a miss, revalidation
+// or refresh of the key runs, and requests that find e past its window
+// wait for it.
 func (p *Policy) refreshInBackground(r *http.Request, s *pipeline.State, next pipeline.Handler, e *Entry, key Key) {
 	ks := key.String()
-	if _, running := p.refreshing.LoadOrStore(ks, struct{}{}); running {
+	f, leader := p.join(ks, s.Consumer)
+	if !leader {
 		return
 	}
 	// The request and its pooled State end with this handler: the
@@ -428,21 +579,24 @@ func (p *Policy) refreshInBackground(r *http.Request, s *pipeline.State, next pi
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		defer p.refreshing.Delete(ks)
 		defer cancel()
-		rec := p.newRecorder(&discardWriter{h: http.Header{}}, r2, &st, nil)
-		rec.intercept304 = hasValidator(e.Header)
-		rec.interceptErr = true // a failed refresh keeps the stale entry
-		next(rec, r2, &st)
-		if rec.intercepted && rec.status == http.StatusNotModified {
-			if ne := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl); ne != nil {
-				p.store(ctx, key, ne)
+		p.lead(ks, f, func() outcome {
+			rec := p.newRecorder(&discardWriter{h: http.Header{}}, r2, &st, nil)
+			rec.intercept304 = hasValidator(e.Header)
+			rec.interceptErr = true // a failed refresh keeps the stale entry
+			next(rec, r2, &st)
+			switch {
+			case rec.intercepted && rec.status == http.StatusNotModified:
+				ne := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl)
+				if ne != nil {
+					p.store(ctx, key, ne)
+				}
+				return outcome{entry: ne, keyed: r2.Header}
+			case rec.intercepted:
+				return outcome{failed: rec.status}
 			}
-			return
-		}
-		if !rec.intercepted {
-			rec.finish()
-		}
+			return outcome{entry: rec.finish(), keyed: r2.Header}
+		})
 	}()
 }
 

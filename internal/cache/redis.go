@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -89,7 +91,18 @@ func (r *Redis) Purge(ctx context.Context, sel Selector) (int, error) {
 		pattern = globEscape(r.entryKey(sel.Route+sep)) + "*"
 	}
 	strip := len(r.entryKey(""))
-	var total int
+	// In cluster mode the scan runs on every master at once: the count is
+	// shared, and every master's error is kept.
+	var total atomic.Int64
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
 	scan := func(ctx context.Context, c redis.Cmdable) error {
 		it := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		var batch []string
@@ -98,7 +111,7 @@ func (r *Redis) Purge(ctx context.Context, sel Selector) (int, error) {
 				return nil
 			}
 			n, err := c.Del(ctx, batch...).Result()
-			total += int(n)
+			total.Add(n)
 			batch = batch[:0]
 			return err
 		}
@@ -121,28 +134,41 @@ func (r *Redis) Purge(ctx context.Context, sel Selector) (int, error) {
 		}
 		return flush()
 	}
-	var err error
 	if cc, ok := r.c.(*redis.ClusterClient); ok {
-		// Keys of one batch may hash to different slots: delete one by one.
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		// Keys of one batch may hash to different slots: delete one by
+		// one, through the cluster client (it follows MOVED). A failed
+		// DEL ends that master's scan; the others go on.
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 			it := c.Scan(ctx, 0, pattern, 1000).Iterator()
 			for it.Next(ctx) {
 				full := it.Val()
 				if k, ok := parseKey(full[min(strip, len(full)):]); ok && sel.match(k) {
-					if n, err := cc.Del(ctx, full).Result(); err == nil {
-						total += int(n)
+					n, err := cc.Del(ctx, full).Result()
+					if err != nil {
+						err = fmt.Errorf("%s: %w", c.Options().Addr, err)
+						fail(err)
+						return err
 					}
+					total.Add(n)
 				}
 			}
-			return it.Err()
+			if err := it.Err(); err != nil {
+				err = fmt.Errorf("%s: %w", c.Options().Addr, err)
+				fail(err)
+				return err
+			}
+			return nil
 		})
-	} else {
-		err = scan(ctx, r.c)
+		if err != nil && len(errs) == 0 {
+			fail(err) // the cluster state could not be loaded
+		}
+	} else if err := scan(ctx, r.c); err != nil {
+		fail(err)
 	}
-	if err != nil {
-		return total, fmt.Errorf("cache: redis purge: %w", err)
+	if len(errs) > 0 {
+		return int(total.Load()), fmt.Errorf("cache: redis purge: %w", errors.Join(errs...))
 	}
-	return total, nil
+	return int(total.Load()), nil
 }
 
 // globEscape quotes the SCAN MATCH metacharacters in s.

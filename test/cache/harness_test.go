@@ -25,15 +25,26 @@ type upstream struct {
 	mu    sync.Mutex
 	calls map[string]int
 	seen  map[string]http.Header
+	// release lets /stream answers send their second part.
+	release     chan struct{}
+	releaseOnce sync.Once
 }
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	u := &upstream{calls: map[string]int{}, seen: map[string]http.Header{}}
+	u := &upstream{calls: map[string]int{}, seen: map[string]http.Header{}, release: make(chan struct{})}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(u.srv.Close)
+	t.Cleanup(u.releaseStream) // first: a failed test must not leave a handler waiting
 	return u
 }
+
+// releaseStream lets every /stream answer finish.
+func (u *upstream) releaseStream() { u.releaseOnce.Do(func() { close(u.release) }) }
+
+// Parts of the /stream answer: the first is flushed, the second waits for
+// releaseStream.
+const streamFirst, streamSecond = "first part;", "second part"
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
@@ -57,6 +68,13 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "text/plain")
 		h.Set("Cache-Control", "max-age=600")
 		fmt.Fprint(w, strings.Repeat("compressible text ", 400))
+	case strings.HasPrefix(r.URL.Path, "/stream"):
+		h.Set("Content-Type", "text/plain")
+		h.Set("Cache-Control", "max-age=600")
+		fmt.Fprint(w, streamFirst)
+		_ = http.NewResponseController(w).Flush()
+		<-u.release
+		fmt.Fprint(w, streamSecond)
 	case strings.HasPrefix(r.URL.Path, "/flaky"):
 		h.Set("Cache-Control", "max-age=1, stale-if-error=600")
 		fmt.Fprintf(w, "generation %d", n)
