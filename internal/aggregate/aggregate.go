@@ -19,8 +19,9 @@
 // whole call with 502 (504 when the deadline passed) naming it, and cancels
 // every other call in flight; an optional one leaves its key out and sets
 // Portunus-Partial: true. A backend that runs after a failed one is not
-// called and counts as failed. Every goroutine the fan-out starts has
-// ended before the handler returns.
+// called and counts as failed. Each backend call is retried per its
+// upstream's retries policy and budget, within the deadline (call). Every
+// goroutine the fan-out starts has ended before the handler returns.
 package aggregate
 
 import (
@@ -129,6 +130,8 @@ func (p *Plan) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State) 
 		return
 	}
 	start := p.now()
+	// at is the deadline on p.now's clock: retries never back off past it.
+	at := start.Add(p.timeout)
 	ctx, cancel := context.WithTimeoutCause(r.Context(), p.timeout, errDeadline)
 	defer cancel()
 
@@ -141,7 +144,7 @@ func (p *Plan) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State) 
 	running := 0
 	launch := func(i int, parent any) {
 		running++
-		go func() { done <- p.call(ctx, r, s, i, parent) }()
+		go func() { done <- p.call(ctx, at, r, s, i, parent) }()
 	}
 	for _, i := range p.roots {
 		launch(i, nil)
@@ -243,11 +246,20 @@ func (p *Plan) subtree(i int) []int {
 
 var errDeadline = errors.New("aggregate: deadline passed")
 
-// call runs backend i once and decodes its answer.
-func (p *Plan) call(ctx context.Context, r *http.Request, s *pipeline.State, i int, parent any) result {
+// call runs backend i and decodes its answer. A failed attempt is retried
+// per the backend upstream's retries policy, as the proxy retries: the
+// conditions in retries.on, at most retries.attempts more attempts, each
+// on a target not yet tried when one is usable, drawn from the pool's
+// retry budget, after a jittered backoff. Backend calls are always GETs,
+// which are idempotent, so every condition may be retried.
+func (p *Plan) call(ctx context.Context, at time.Time, r *http.Request, s *pipeline.State, i int, parent any) result {
 	b := &p.backends[i]
 	res := result{idx: i}
+	attempts := 0
 	fail := func(err error) result {
+		if attempts > 1 {
+			err = fmt.Errorf("%w (after %d attempts)", err, attempts)
+		}
 		res.err = err
 		res.timeout = context.Cause(ctx) == errDeadline
 		return res
@@ -256,18 +268,74 @@ func (p *Plan) call(ctx context.Context, r *http.Request, s *pipeline.State, i i
 	if err != nil {
 		return fail(err)
 	}
-	t := b.Pool.PickFor(r, s, nil)
-	if t == nil {
-		return fail(errors.New("no usable target"))
-	}
 	u, err := url.Parse(target)
 	if err != nil {
 		return fail(fmt.Errorf("bad path %q: %v", target, err))
 	}
+	t := b.Pool.PickFor(r, s, nil)
+	if t == nil {
+		return fail(errors.New("no usable target"))
+	}
+	// Every backend call grows the pool's retry budget, as every proxied
+	// request does; retries draw from it.
+	b.Pool.Budget().Request()
+	var tried []*upstream.Target
+	for n := 1; ; n++ {
+		attempts = n
+		resp, cond, err := p.attempt(ctx, r, s, b, t, u)
+		if cond == 0 {
+			if err != nil {
+				return fail(err)
+			}
+			return p.decodeAnswer(resp, b, res, fail)
+		}
+		// The attempt failed in a way the policy may retry: on another
+		// target, after a jittered backoff that ends before the deadline,
+		// if the attempts and the pool's retry budget allow.
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		wait := upstream.RetryBackoff(n)
+		var next *upstream.Target
+		if rp := b.Pool.Retries(); rp != nil && n <= rp.Attempts && rp.Allows(cond, status) && p.timeLeft(ctx, at, wait) {
+			tried = append(tried, t)
+			if next = b.Pool.PickFor(r, s, tried); next != nil && !b.Pool.Budget().Withdraw() {
+				// The pick may hold a half-open breaker's trial slot:
+				// give it back, since no attempt will be made.
+				b.Pool.Report(next, upstream.OutcomeIgnored, 0)
+				next = nil
+			}
+		}
+		if next == nil {
+			if err != nil {
+				return fail(err)
+			}
+			return p.decodeAnswer(resp, b, res, fail)
+		}
+		b.Pool.CountRetry(upstream.RetryReason(cond))
+		if resp != nil {
+			discard(resp)
+			err = fmt.Errorf("answered %d", status)
+		}
+		if cause := sleepCtx(ctx, wait); cause != nil {
+			b.Pool.Report(next, upstream.OutcomeIgnored, 0)
+			return fail(fmt.Errorf("%v; no retry: %v", err, cause))
+		}
+		t = next
+	}
+}
+
+// attempt sends one backend call to target t. It returns the answer or
+// the error, and the retry condition the result meets (0: final by
+// nature, such as a call cancelled by the gateway or any answer whose
+// status is not a failure the policy could retry).
+func (p *Plan) attempt(ctx context.Context, r *http.Request, s *pipeline.State, b *Backend, t *upstream.Target, u *url.URL) (*http.Response, upstream.RetryCondition, error) {
 	rawPath := t.PathPrefix + u.EscapedPath()
 	path, err := url.PathUnescape(rawPath)
 	if err != nil {
-		return fail(fmt.Errorf("bad path %q: %v", rawPath, err))
+		b.Pool.Report(t, upstream.OutcomeIgnored, 0)
+		return nil, 0, fmt.Errorf("bad path %q: %v", rawPath, err)
 	}
 	out := &http.Request{
 		Method:     http.MethodGet,
@@ -285,21 +353,49 @@ func (p *Plan) call(ctx context.Context, r *http.Request, s *pipeline.State, i i
 	latency := p.now().Sub(sent)
 	t.End()
 	if err != nil {
-		outcome := upstream.OutcomeFailure
-		if ctx.Err() != nil && context.Cause(ctx) != errDeadline {
+		switch {
+		case ctx.Err() != nil && context.Cause(ctx) != errDeadline:
 			// Cancelled by us (a sibling failed) or the client: says
-			// nothing about the target.
-			outcome = upstream.OutcomeIgnored
+			// nothing about the target, and nothing is left to retry for.
+			b.Pool.Report(t, upstream.OutcomeIgnored, latency)
+			return nil, 0, fmt.Errorf("%v", trimURLError(err))
+		case ctx.Err() != nil:
+			// The deadline passed: the target was too slow, and no time
+			// is left for another attempt.
+			b.Pool.Report(t, upstream.OutcomeFailure, latency)
+			return nil, 0, fmt.Errorf("%v", trimURLError(err))
 		}
-		b.Pool.Report(t, outcome, latency)
-		return fail(fmt.Errorf("%v", trimURLError(err)))
+		b.Pool.Report(t, upstream.OutcomeFailure, latency)
+		return nil, upstream.ErrorCondition(err), fmt.Errorf("%v", trimURLError(err))
 	}
-	defer resp.Body.Close()
 	if b.Pool.IsFailureStatus(resp.StatusCode) {
 		b.Pool.Report(t, upstream.OutcomeFailure, latency)
 	} else {
 		b.Pool.Report(t, upstream.OutcomeSuccess, latency)
 	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return resp, 0, nil
+	}
+	return resp, upstream.RetryStatus, nil
+}
+
+// timeLeft reports whether the fan-out deadline (at, and any deadline
+// of the client's request) leaves room for a wait of d and then some: a
+// retry never starts whose backoff would end at or after the deadline.
+// The attempt itself runs under the fan-out's context, so it can never
+// outlive the deadline either.
+func (p *Plan) timeLeft(ctx context.Context, at time.Time, d time.Duration) bool {
+	if !p.now().Add(d).Before(at) {
+		return false
+	}
+	cd, ok := ctx.Deadline()
+	return !ok || time.Now().Add(d).Before(cd)
+}
+
+// decodeAnswer turns a final answer into the backend's result; it closes
+// the body.
+func (p *Plan) decodeAnswer(resp *http.Response, b *Backend, res result, fail func(error) result) result {
+	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fail(fmt.Errorf("answered %d", resp.StatusCode))
 	}
@@ -328,6 +424,30 @@ func (p *Plan) call(ctx context.Context, r *http.Request, s *pipeline.State, i i
 	}
 	res.value = selectFields(v, b.Fields)
 	return res
+}
+
+// discardDrainMax bounds how much of a discarded answer's body is read so
+// its connection can carry the next call; larger bodies are closed.
+const discardDrainMax = 4 << 10
+
+// discard drops an answer that a retry replaces.
+func discard(resp *http.Response) {
+	if resp.ContentLength >= 0 && resp.ContentLength <= discardDrainMax {
+		_, _ = io.CopyN(io.Discard, resp.Body, discardDrainMax)
+	}
+	resp.Body.Close()
+}
+
+// sleepCtx waits d, or until ctx ends (returning its cause).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 func trimURLError(err error) error {

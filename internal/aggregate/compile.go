@@ -79,6 +79,22 @@ func Compile(c *config.Aggregate, o Options) (*Plan, error) {
 		}
 		p.backends[i] = b
 	}
+	// A {AS.FIELD} must name a field the earlier backend's `fields`
+	// keep (under its new name when renamed): the value would otherwise
+	// be missing from every answer, a 502 at run time.
+	for i, b := range p.backends {
+		if b.After < 0 || p.backends[b.After].Fields == nil {
+			continue
+		}
+		for _, pt := range b.path.parts {
+			if pt.kind != pResult {
+				continue
+			}
+			if err := fieldKept(c.Backends[i].After, p.backends[b.After].Fields, pt.text); err != nil {
+				return nil, fmt.Errorf("backends[%d].path: %v (backends[%d].fields)", i, err, b.After)
+			}
+		}
+	}
 	for i, b := range p.backends {
 		if b.After < 0 {
 			p.roots = append(p.roots, i)
@@ -100,6 +116,29 @@ func countReachable(p *Plan) int {
 		n += len(p.subtree(r))
 	}
 	return n
+}
+
+// fieldKept checks that the first name of the dotted field of {as.field}
+// is one of the names fields keep.
+func fieldKept(as string, fields []Field, dotted string) error {
+	head, rest, nested := strings.Cut(dotted, ".")
+	kept := make([]string, len(fields))
+	for i, f := range fields {
+		if f.To == head {
+			return nil
+		}
+		kept[i] = f.To
+	}
+	for _, f := range fields {
+		if f.From == head {
+			use := f.To
+			if nested {
+				use += "." + rest
+			}
+			return fmt.Errorf("{%s.%s} names a field that %s's fields rename to %s: use {%s.%s}", as, dotted, as, f.To, as, use)
+		}
+	}
+	return fmt.Errorf("{%s.%s} names a field that %s's fields drop (kept: %s)", as, dotted, as, strings.Join(kept, ", "))
 }
 
 // ParseFields reads `fields` entries: "name" keeps a field, "name:new"

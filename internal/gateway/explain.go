@@ -53,7 +53,8 @@ type ExplainAction struct {
 	StickyBy string                    `json:"sticky_by,omitempty"`
 	Mirror   *config.Mirror            `json:"mirror,omitempty"`
 	Hedge    *config.Hedge             `json:"hedge,omitempty"`
-	// UpstreamRequest is what the first target would receive.
+	// UpstreamRequest is what the first target would receive, after the
+	// route's request transforms (path regex, query edits, method).
 	UpstreamRequest *ExplainUpstreamRequest `json:"upstream_request,omitempty"`
 	Status          int                     `json:"status,omitempty"`
 	// Aggregate is an aggregate route's plan: its backends in config
@@ -179,6 +180,9 @@ func (s *Snapshot) Explain(req ExplainRequest) *Explanation {
 		ex.Action = rt.explainAggregate(method, u, host, hdr, peer, st)
 	case rt.Upstream != nil:
 		r := &http.Request{Method: method, URL: u, Host: host, Header: hdr, RemoteAddr: netip.AddrPortFrom(peer, 0).String(), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+		// The upstream request is shown after the request transforms,
+		// which run just before the action: what the backend receives.
+		r = rt.explainTransforms(r, st)
 		// A split shows the side this request goes to.
 		pool, pcfg := rt.explainSide(r, st)
 		a := &ExplainAction{Kind: "proxy", Upstream: pool.Name()}

@@ -66,3 +66,22 @@ func TestExplainShowsPlanAndTransforms(t *testing.T) {
 		t.Errorf("route %q policies %q; want users-v1 with the deprecation step", ex.Route, ex.Policies)
 	}
 }
+
+// The upstream request explain shows is the one the backend receives:
+// after the path regex, the query edits and the method override.
+func TestExplainUpstreamRequestAfterTransforms(t *testing.T) {
+	t.Parallel()
+	ex := explainExample(t, "transformations.yaml", "GET", "http://localhost/api/v1/accounts/7?q=x&debug=1", http.Header{"X-Trace": {"t-1"}})
+	u := ex.Action.UpstreamRequest
+	if ex.Action.Kind != "proxy" || u == nil {
+		t.Fatalf("action %+v; want a proxy with an upstream request", ex.Action)
+	}
+	if u.Method != "GET" || u.URL != "http://127.0.0.1:9301/internal/accounts/7?search=x&source=gateway&trace=t-1" {
+		t.Errorf("upstream request %s %s; want GET http://127.0.0.1:9301/internal/accounts/7?search=x&source=gateway&trace=t-1", u.Method, u.URL)
+	}
+	ex = explainExample(t, "transformations.yaml", "GET", "http://localhost/search?q=a", nil)
+	u = ex.Action.UpstreamRequest
+	if u == nil || u.Method != "POST" || u.URL != "http://127.0.0.1:9301/internal/search?q=a" {
+		t.Errorf("legacy search upstream request %+v; want POST http://127.0.0.1:9301/internal/search?q=a", u)
+	}
+}

@@ -11,11 +11,15 @@
 // The response side (Response) wraps the action: a status map
 // (response_transform.status_map) and a JSON field filter
 // (response_transform.allow_fields / deny_fields, dotted paths that reach
-// through arrays). Only answers whose Content-Type is JSON are buffered
-// and filtered, up to max_body_bytes (default 1MiB); a larger or invalid
-// JSON answer is refused with 502 rather than passed on unfiltered, since
-// the filter usually exists to keep internal fields in. Other answers
-// stream through untouched.
+// through arrays). Answers whose Content-Type is JSON are buffered and
+// filtered, up to max_body_bytes (default 1MiB); a larger or invalid JSON
+// answer is refused with 502 rather than passed on unfiltered, since the
+// filter usually exists to keep internal fields in. The filter fails
+// closed on labels too: an answer not labelled JSON whose body starts
+// like JSON ('{' or '[' after whitespace) is filtered the same way (or
+// refused when it is not one valid JSON value), and a compressed one is
+// refused; any other answer streams through untouched once its first
+// body byte is seen (text/event-stream at once).
 //
 // Example:
 //
@@ -139,37 +143,43 @@ func (p *RequestPlan) Describe() []string {
 	return out
 }
 
-// Middleware edits the request the action sees: s.Path (what the proxy
-// sends upstream) and a shallow copy of r with its own URL and method. The
-// client's request itself is never modified.
+// Middleware edits the request the action sees (Apply).
 func (p *RequestPlan) Middleware() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
-			if p.re != nil {
-				path := s.Path
-				if path == "" {
-					path = "/"
-				}
-				if np := p.re.ReplaceAllString(path, p.replace); np != path {
-					if !strings.HasPrefix(np, "/") {
-						np = "/" + np
-					}
-					s.Path = np
-				}
-			}
-			r2 := new(http.Request)
-			*r2 = *r
-			u := *r.URL
-			r2.URL = &u
-			if p.method != "" {
-				r2.Method = p.method
-			}
-			if len(p.rename)+len(p.remove)+len(p.set)+len(p.add) > 0 {
-				u.RawQuery = p.query(r, s)
-			}
-			next(w, r2, s)
+			next(w, p.Apply(r, s), s)
 		}
 	}
+}
+
+// Apply returns the request the action sees: s.Path (what the proxy sends
+// upstream) is rewritten in place, and the result is a shallow copy of r
+// with its own URL and method. The client's request itself is never
+// modified. Explain calls it to show what the upstream really receives.
+func (p *RequestPlan) Apply(r *http.Request, s *pipeline.State) *http.Request {
+	if p.re != nil {
+		path := s.Path
+		if path == "" {
+			path = "/"
+		}
+		if np := p.re.ReplaceAllString(path, p.replace); np != path {
+			if !strings.HasPrefix(np, "/") {
+				np = "/" + np
+			}
+			s.Path = np
+		}
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	r2.URL = &u
+	if p.method != "" {
+		r2.Method = p.method
+	}
+	if len(p.rename)+len(p.remove)+len(p.set)+len(p.add) > 0 {
+		u.RawQuery = p.query(r, s)
+	}
+	return r2
 }
 
 // query is the edited query string. Templates render against the

@@ -100,8 +100,11 @@ func (p *ResponsePlan) Middleware() pipeline.Middleware {
 			}
 			tw := &writer{ResponseWriter: w, p: p}
 			next(tw, r, s)
-			if tw.buf != nil {
+			switch {
+			case tw.buf != nil:
 				tw.finish(r, s)
+			case tw.sniff:
+				_ = tw.pass() // no body, or only whitespace
 			}
 		}
 	}
@@ -109,6 +112,13 @@ func (p *ResponsePlan) Middleware() pipeline.Middleware {
 
 // writer rewrites the status and, for a filtered JSON answer, holds the
 // body until the action is done.
+//
+// With a field filter, an answer that is not labelled JSON is sniffed
+// (fail closed): its status and headers are held until the first body
+// byte that is not whitespace. '{' or '[' means the body may be JSON
+// whatever its label says, so it is held and filtered like a labelled
+// one (or refused when it is not valid JSON); anything else streams
+// through untouched from there on.
 type writer struct {
 	http.ResponseWriter
 	p        *ResponsePlan
@@ -117,6 +127,13 @@ type writer struct {
 	buf      *bytes.Buffer // non-nil: buffering a JSON answer
 	tooLarge bool
 	noBody   bool // the mapped status forbids a body
+	// sniff: the answer is not labelled JSON and its first body byte is
+	// not seen yet; pending holds the whitespace before it.
+	sniff   bool
+	pending []byte
+	// sniffed: buf holds an answer not labelled JSON that starts like
+	// JSON.
+	sniffed bool
 }
 
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -142,15 +159,84 @@ func (w *writer) WriteHeader(code int) {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
-	if w.p.filters() && isJSON(h.Get("Content-Type")) {
-		if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n > w.p.max {
-			w.tooLarge = true
+	if w.p.filters() {
+		ct := h.Get("Content-Type")
+		switch {
+		case isJSON(ct):
+			w.hold()
+			return
+		case compressed(h):
+			// Its bytes cannot be sniffed: refused in finish rather than
+			// passed on unread (the filter asked for identity).
+			w.hold()
+			w.sniffed = true
+			return
+		case !isEventStream(ct):
+			w.sniff = true
+			return
 		}
-		w.buf = &bytes.Buffer{}
-		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// hold starts buffering the answer for filtering.
+func (w *writer) hold() {
+	if n, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil && n > w.p.max {
+		w.tooLarge = true
+	}
+	w.buf = &bytes.Buffer{}
+}
+
+// pass sends the held status and leading bytes of an answer found not to
+// be JSON; the rest of it streams through.
+func (w *writer) pass() error {
+	w.sniff = false
+	w.ResponseWriter.WriteHeader(w.status)
+	if len(w.pending) == 0 {
+		return nil
+	}
+	_, err := w.ResponseWriter.Write(w.pending)
+	w.pending = nil
+	return err
+}
+
+// sniffWrite takes body bytes while the answer's kind is undecided.
+func (w *writer) sniffWrite(b []byte) (int, error) {
+	i := 0
+	for i < len(b) && isSpace(b[i], len(w.pending)+i) {
+		i++
+	}
+	switch {
+	case i == len(b) && int64(len(w.pending)+len(b)) <= w.p.max:
+		w.pending = append(w.pending, b...)
+		return len(b), nil
+	case i < len(b) && (b[i] == '{' || b[i] == '['):
+		w.sniff = false
+		w.sniffed = true
+		w.hold()
+		if _, err := w.Write(w.pending); err != nil {
+			return 0, err
+		}
+		w.pending = nil
+		return w.Write(b)
+	}
+	if err := w.pass(); err != nil {
+		return 0, err
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// isSpace reports whether c, at offset off of the body, may come before
+// a JSON value: JSON whitespace, or a UTF-8 byte order mark at the start.
+func isSpace(c byte, off int) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r':
+		return true
+	}
+	return off < len(bom) && c == bom[off]
+}
+
+var bom = []byte{0xEF, 0xBB, 0xBF}
 
 func (w *writer) Write(b []byte) (int, error) {
 	if !w.wrote {
@@ -159,6 +245,8 @@ func (w *writer) Write(b []byte) (int, error) {
 	switch {
 	case w.noBody:
 		return len(b), nil
+	case w.sniff:
+		return w.sniffWrite(b)
 	case w.buf != nil:
 		if w.tooLarge || int64(w.buf.Len()+len(b)) > w.p.max {
 			w.tooLarge = true
@@ -171,7 +259,7 @@ func (w *writer) Write(b []byte) (int, error) {
 
 // Flush passes through unless the answer is being held.
 func (w *writer) Flush() {
-	if w.buf != nil || w.noBody {
+	if w.buf != nil || w.noBody || w.sniff {
 		return
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
@@ -187,21 +275,30 @@ func (w *writer) finish(r *http.Request, s *pipeline.State) {
 		s.ErrorCode = string(problem.BadGateway)
 		problem.Write(w.ResponseWriter, r, problem.Problem{Code: problem.BadGateway, Detail: detail, RequestID: s.RequestID})
 	}
+	if compressed(h) {
+		fail("the upstream answer is compressed (" + h.Get("Content-Encoding") + "), so its JSON fields cannot be filtered")
+		return
+	}
 	if w.tooLarge {
 		fail(fmt.Sprintf("the upstream answer is larger than %d bytes, the bound for filtering its JSON fields", w.p.max))
 		return
 	}
-	if h.Get("Content-Encoding") != "" && h.Get("Content-Encoding") != "identity" {
-		fail("the upstream answer is compressed (" + h.Get("Content-Encoding") + "), so its JSON fields cannot be filtered")
-		return
-	}
 	var body []byte
 	if w.buf.Len() > 0 || r.Method != http.MethodHead {
-		d := json.NewDecoder(w.buf)
+		raw := w.buf.Bytes()
+		if w.sniffed {
+			raw = bytes.TrimLeft(raw, " \t\r\n")
+			raw = bytes.TrimPrefix(raw, bom)
+		}
+		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()
 		var v any
 		if err := d.Decode(&v); err != nil || d.More() {
-			fail("the upstream answer is labelled JSON but is not valid JSON, so its fields cannot be filtered")
+			if w.sniffed {
+				fail(fmt.Sprintf("the upstream answer (Content-Type %q) starts like JSON but is not valid JSON, so it cannot be shown to be free of the filtered fields", h.Get("Content-Type")))
+			} else {
+				fail("the upstream answer is labelled JSON but is not valid JSON, so its fields cannot be filtered")
+			}
 			return
 		}
 		if w.p.allow != nil {
@@ -227,6 +324,20 @@ func (w *writer) finish(r *http.Request, s *pipeline.State) {
 	if r.Method != http.MethodHead {
 		_, _ = w.ResponseWriter.Write(body)
 	}
+}
+
+// compressed reports whether the answer has a content coding other than
+// identity.
+func compressed(h http.Header) bool {
+	ce := h.Get("Content-Encoding")
+	return ce != "" && !strings.EqualFold(ce, "identity")
+}
+
+// isEventStream reports whether ct is text/event-stream: a stream of
+// events whose framing ("data:", "event:", ":") never starts like JSON.
+func isEventStream(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "text/event-stream"
 }
 
 func isJSON(ct string) bool {

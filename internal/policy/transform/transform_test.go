@@ -105,13 +105,100 @@ func TestFieldFilters(t *testing.T) {
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-func TestNonJSONPassesUntouched(t *testing.T) {
+// Answers not labelled JSON fail closed: a body that starts like JSON is
+// filtered (or refused when it cannot be parsed) whatever its label;
+// anything else passes untouched.
+func TestUnlabelledJSONIsFiltered(t *testing.T) {
 	t.Parallel()
 	p, _ := CompileResponse(&config.ResponseTransform{Deny: []string{"secret"}})
-	body := `{"secret":"looks like JSON but is text/plain"}`
-	w := respond(p, "GET", jsonAction(200, "text/plain", body))
-	if w.Body.String() != body || w.Header().Get("Etag") != `"v1"` {
-		t.Errorf("got %q etag %q; want the body and headers untouched", w.Body, w.Header().Get("Etag"))
+	filtered := []struct{ desc, ct, body, want string }{
+		{"text/plain", "text/plain", `{"secret":"s","id":1}`, `{"id":1}`},
+		{"no Content-Type, leading whitespace", "", " \n\t" + `[{"secret":"s","id":1}]`, `[{"id":1}]`},
+		{"octet-stream with a byte order mark", "application/octet-stream", "\xEF\xBB\xBF" + `{"secret":"s"}`, `{}`},
+		{"html error page holding JSON", "text/html", `{"secret":"s","error":"e"}`, `{"error":"e"}`},
+	}
+	for _, tc := range filtered {
+		w := respond(p, "GET", jsonAction(200, tc.ct, tc.body))
+		if w.Code != 200 || w.Body.String() != tc.want || strings.Contains(w.Body.String(), "secret") {
+			t.Errorf("%s: %d %q; want 200 %s", tc.desc, w.Code, w.Body, tc.want)
+		}
+		if w.Header().Get("Etag") != "" || w.Header().Get("Content-Length") != itoa(len(tc.want)) {
+			t.Errorf("%s: Etag %q Content-Length %q; want none and %d", tc.desc, w.Header().Get("Etag"), w.Header().Get("Content-Length"), len(tc.want))
+		}
+		if w.Header().Get("Content-Type") != tc.ct {
+			t.Errorf("%s: Content-Type %q; want the upstream's %q kept", tc.desc, w.Header().Get("Content-Type"), tc.ct)
+		}
+	}
+	refused := []struct{ desc, ct, body string }{
+		{"JSON lines", "text/plain", `{"secret":"a"}` + "\n" + `{"secret":"b"}`},
+		{"truncated JSON", "text/plain", `{"id":1,"secret":"s"`},
+		{"text starting with a bracket", "text/plain", "[INFO] secret=s"},
+	}
+	for _, tc := range refused {
+		w := respond(p, "GET", jsonAction(200, tc.ct, tc.body))
+		if w.Code != 502 || strings.Contains(w.Body.String(), "secret=") || !strings.Contains(w.Body.String(), "starts like JSON") {
+			t.Errorf("%s: %d %s; want 502 saying it starts like JSON, without the body", tc.desc, w.Code, w.Body)
+		}
+	}
+	passed := []struct{ desc, ct, body string }{
+		{"text", "text/plain", `secret: {"secret":"s"}`},
+		{"HTML", "text/html", "<p>{\"secret\":1}</p>"},
+		{"a JSON string is not an object", "text/plain", `"secret"`},
+		{"whitespace only", "text/plain", "  \n"},
+	}
+	for _, tc := range passed {
+		w := respond(p, "GET", jsonAction(200, tc.ct, tc.body))
+		if w.Code != 200 || w.Body.String() != tc.body || w.Header().Get("Etag") != `"v1"` {
+			t.Errorf("%s: %d %q etag %q; want the body and headers untouched", tc.desc, w.Code, w.Body, w.Header().Get("Etag"))
+		}
+	}
+	// No body at all (HEAD, or an empty answer): status and headers pass.
+	w := respond(p, "HEAD", jsonAction(200, "text/plain", ""))
+	if w.Code != 200 || w.Header().Get("Etag") != `"v1"` {
+		t.Errorf("HEAD: %d etag %q; want 200 with headers untouched", w.Code, w.Header().Get("Etag"))
+	}
+	// A compressed answer cannot be sniffed: refused (the filter asked
+	// the upstream for identity).
+	gz := func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write([]byte("\x1f\x8b\x08..."))
+	}
+	if w := respond(p, "GET", gz); w.Code != 502 || !strings.Contains(w.Body.String(), "compressed") {
+		t.Errorf("compressed text/plain: %d %s; want 502 saying compressed", w.Code, w.Body)
+	}
+	// Without a filter nothing is sniffed.
+	plain, _ := CompileResponse(&config.ResponseTransform{StatusMap: map[string]int{"500": 503}})
+	if w := respond(plain, "GET", jsonAction(200, "text/plain", `{"secret":"s"}`)); w.Body.String() != `{"secret":"s"}` {
+		t.Errorf("no filter: body %q; want it untouched", w.Body)
+	}
+}
+
+// Once the first body byte shows an answer is not JSON, it streams: bytes
+// and flushes reach the client before the action returns. Event streams
+// are never held.
+func TestNonJSONStreams(t *testing.T) {
+	t.Parallel()
+	p, _ := CompileResponse(&config.ResponseTransform{Allow: []string{"id"}})
+	for _, ct := range []string{"text/plain", "text/event-stream"} {
+		w := httptest.NewRecorder()
+		var seen string
+		var flushed bool
+		action := func(rw http.ResponseWriter, r *http.Request, s *pipeline.State) {
+			rw.Header().Set("Content-Type", ct)
+			rw.WriteHeader(200)
+			_, _ = rw.Write([]byte("data: one\n\n"))
+			rw.(http.Flusher).Flush()
+			seen, flushed = w.Body.String(), w.Flushed
+			_, _ = rw.Write([]byte("data: two\n\n"))
+		}
+		p.Middleware()(action)(w, httptest.NewRequest("GET", "/", nil), &pipeline.State{})
+		if seen != "data: one\n\n" || !flushed {
+			t.Errorf("%s: before the action returned the client had %q (flushed %v); want the first event, flushed", ct, seen, flushed)
+		}
+		if w.Body.String() != "data: one\n\ndata: two\n\n" {
+			t.Errorf("%s: body %q; want both events untouched", ct, w.Body)
+		}
 	}
 }
 
