@@ -22,14 +22,23 @@ const cliToken = "cli-test-admin-token-0123"
 // and returns its admin URL.
 func startCLIGateway(t *testing.T) string {
 	t.Helper()
+	return "http://" + startCLIRuntime(t).AdminAddr()
+}
+
+// startCLIRuntime is startCLIGateway returning the runtime: /k needs an
+// API key, /b basic auth.
+func startCLIRuntime(t *testing.T) *gateway.Runtime {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`
 listeners: [{ address: "127.0.0.1:0" }]
 admin: { address: "127.0.0.1:0", token: %q }
 observability: { access_log: { path: "off" } }
 store: { consumers_file: %q }
+consumers: [{ name: from-file, api_keys: ["file-key-0123456789"] }]
 routes:
   - { name: r, match: { path: /k }, auth: [api_key], respond: { status: 200 } }
+  - { name: b, match: { path: /b }, auth: [basic], respond: { status: 200 } }
 `, cliToken, filepath.Join(dir, "c.db"))
 	path := filepath.Join(dir, "portunus.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -44,7 +53,7 @@ routes:
 		defer cancel()
 		rt.Shutdown(ctx)
 	})
-	return "http://" + rt.AdminAddr()
+	return rt
 }
 
 func runCLI(args ...string) (int, string, string) {

@@ -4,7 +4,7 @@
 //	portunus validate -c portunus.yaml
 //	portunus explain -c portunus.yaml [--json] [--client-ip IP] METHOD URL [-H 'Name: value' ...]
 //	portunus hash-key KEY
-//	portunus consumers [--admin URL] [--token T] list|get|create|delete|keys ...
+//	portunus consumers [--admin URL] [--token T] list|get|create|update|delete|keys|basic|certs|audit ...
 //	portunus version
 //
 // Exit codes: 0 success; 1 invalid config (or, for explain, no matching

@@ -26,6 +26,9 @@ type Consumer struct {
 	// RateLimits are a runtime consumer's own limits (config consumers'
 	// limits are compiled from the config by the snapshot).
 	RateLimits []config.RateLimit
+	// Quotas are a runtime consumer's own quotas (config consumers' are
+	// compiled from the config by the snapshot).
+	Quotas []config.Quota
 	// Runtime is true for a consumer created through the admin API.
 	Runtime bool
 
@@ -110,6 +113,16 @@ func (d *Directory) RuntimeRateLimits(name string) []config.RateLimit {
 		return nil
 	}
 	return ix.RateLimits(name)
+}
+
+// RuntimeQuotas are the own quotas of the runtime consumer called name,
+// unless a config consumer has that name (config wins).
+func (d *Directory) RuntimeQuotas(name string) []config.Quota {
+	ix := d.runtime()
+	if ix == nil || d.byName[name] != nil {
+		return nil
+	}
+	return ix.Quotas(name)
 }
 
 // New builds the directory from config. It refuses what validation cannot

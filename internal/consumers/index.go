@@ -68,7 +68,7 @@ func (ix *Index) Records() []*Record {
 
 // buildIndex indexes records. Consumer values of records that did not
 // change since prev are reused, so whatever was derived from them (auth
-// identities, compiled rate limits) stays valid.
+// identities, compiled rate limits and quotas) stays valid.
 func buildIndex(version uint64, records map[string]*Record, prev *Index) *Index {
 	ix := &Index{
 		version:   version,
@@ -90,7 +90,7 @@ func buildIndex(version uint64, records map[string]*Record, prev *Index) *Index 
 		}
 		if con == nil {
 			roles := append([]string(nil), r.Roles...)
-			con = &Consumer{Name: name, Roles: roles[:len(roles):len(roles)], RateLimits: configLimits(r.RateLimits), Runtime: true}
+			con = &Consumer{Name: name, Roles: roles[:len(roles):len(roles)], RateLimits: configLimits(r.RateLimits), Quotas: configQuotas(r.Quotas), Runtime: true}
 		}
 		ix.byName[name] = con
 		for _, k := range r.Keys {
@@ -148,6 +148,14 @@ func (ix *Index) ByName(name string) *Consumer { return ix.byName[name] }
 func (ix *Index) RateLimits(name string) []config.RateLimit {
 	if c := ix.byName[name]; c != nil {
 		return c.RateLimits
+	}
+	return nil
+}
+
+// Quotas are a runtime consumer's own quotas in config form.
+func (ix *Index) Quotas(name string) []config.Quota {
+	if c := ix.byName[name]; c != nil {
+		return c.Quotas
 	}
 	return nil
 }

@@ -360,12 +360,14 @@ func (m *Manager) Get(name string) *Record {
 type Profile struct {
 	Roles      []string
 	RateLimits []RateLimit
+	Quotas     []Quota
 	Metadata   map[string]string
 }
 
 func (p Profile) apply(r *Record) error {
 	r.Roles = append([]string{}, p.Roles...)
 	r.RateLimits = append([]RateLimit(nil), p.RateLimits...)
+	r.Quotas = append([]Quota(nil), p.Quotas...)
 	r.Metadata = maps.Clone(p.Metadata)
 	return checkProfile(r)
 }
@@ -388,7 +390,7 @@ func (m *Manager) Create(ctx context.Context, cfg ConfigClaims, actor, name stri
 	}, AuditEntry{Actor: actor, Action: "consumer.create"})
 }
 
-// Update replaces a runtime consumer's roles, limits and metadata.
+// Update replaces a runtime consumer's roles, limits, quotas and metadata.
 func (m *Manager) Update(ctx context.Context, cfg ConfigClaims, actor, name string, p Profile) (*Record, error) {
 	if err := writable(cfg, name); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ type Record struct {
 	Name         string            `json:"name"`
 	Roles        []string          `json:"roles"`
 	RateLimits   []RateLimit       `json:"rate_limits,omitempty"`
+	Quotas       []Quota           `json:"quotas,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	Keys         []KeyRecord       `json:"keys,omitempty"`
 	BasicAuth    []BasicRecord     `json:"basic_auth,omitempty"`
@@ -35,6 +36,14 @@ type RateLimit struct {
 	Window string `json:"window"`
 	By     string `json:"by,omitempty"`
 	Burst  int    `json:"burst,omitempty"`
+}
+
+// Quota is consumers[].quotas[] in JSON, as in the config file.
+type Quota struct {
+	Limit    int    `json:"limit"`
+	Period   string `json:"period"`
+	By       string `json:"by,omitempty"`
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // KeyRecord is one API key: its id and SHA-256 (hex), never the key.
@@ -70,6 +79,8 @@ const (
 	MaxMetaKeyLen   = 128
 	MaxMetaValueLen = 1024
 	MaxRateLimits   = 16
+	MaxQuotas       = 16
+	MaxTimeZoneLen  = 64
 	MaxKeys         = 32
 	MaxBasicUsers   = 8
 	MaxCertificates = 32
@@ -133,7 +144,8 @@ func ValidName(s string) bool {
 }
 
 // checkProfile validates the mutable fields of a record (roles, limits,
-// metadata) and fills rate-limit defaults the way the config loader does.
+// quotas, metadata) and fills rate-limit and quota defaults the way the
+// config loader does.
 func checkProfile(r *Record) error {
 	if len(r.Roles) > MaxRoles {
 		return errf(KindInvalid, "roles: at most %d", MaxRoles)
@@ -193,6 +205,45 @@ func checkProfile(r *Record) error {
 			names[rl.Name] = true
 		}
 	}
+	return checkQuotas(r.Quotas)
+}
+
+// checkQuotas validates quotas as the config loader does route quotas,
+// and fills the same defaults (by ip, time_zone UTC).
+func checkQuotas(qs []Quota) error {
+	if len(qs) > MaxQuotas {
+		return errf(KindInvalid, "quotas: at most %d", MaxQuotas)
+	}
+	for i := range qs {
+		q := &qs[i]
+		if q.Limit < 1 {
+			return errf(KindInvalid, "quotas[%d].limit: must be at least 1", i)
+		}
+		switch q.Period {
+		case "day", "week", "month":
+		case "":
+			return errf(KindInvalid, "quotas[%d].period: required: day, week or month", i)
+		default:
+			return errf(KindInvalid, "quotas[%d].period: want day, week or month", i)
+		}
+		switch {
+		case q.By == "":
+			q.By = "ip"
+		case q.By == "consumer", q.By == "ip", q.By == "route":
+		case strings.HasPrefix(q.By, "header:") && len(q.By) > len("header:") && !strings.ContainsFunc(q.By[len("header:"):], isCtlOrSpace):
+		default:
+			return errf(KindInvalid, "quotas[%d].by: want consumer, ip, route or header:NAME", i)
+		}
+		if q.TimeZone == "" {
+			q.TimeZone = "UTC"
+		}
+		if len(q.TimeZone) > MaxTimeZoneLen {
+			return errf(KindInvalid, "quotas[%d].time_zone: at most %d bytes", i, MaxTimeZoneLen)
+		}
+		if _, err := time.LoadLocation(q.TimeZone); err != nil {
+			return errf(KindInvalid, "quotas[%d].time_zone: want an IANA name such as UTC or Europe/Paris", i)
+		}
+	}
 	return nil
 }
 
@@ -208,6 +259,19 @@ func configLimits(rls []RateLimit) []config.RateLimit {
 	for i, rl := range rls {
 		d, _ := time.ParseDuration(rl.Window) // checked by checkProfile
 		out[i] = config.RateLimit{Name: rl.Name, Limit: rl.Limit, Window: config.Duration(d), By: rl.By, Burst: rl.Burst}
+	}
+	return out
+}
+
+// configQuotas converts checked quotas to the config form the quota
+// policy compiles.
+func configQuotas(qs []Quota) []config.Quota {
+	if len(qs) == 0 {
+		return nil
+	}
+	out := make([]config.Quota, len(qs))
+	for i, q := range qs {
+		out[i] = config.Quota{Limit: q.Limit, Period: q.Period, By: q.By, TimeZone: q.TimeZone}
 	}
 	return out
 }
@@ -279,6 +343,7 @@ func (r *Record) clone() *Record {
 	c := *r
 	c.Roles = append([]string(nil), r.Roles...)
 	c.RateLimits = append([]RateLimit(nil), r.RateLimits...)
+	c.Quotas = append([]Quota(nil), r.Quotas...)
 	if r.Metadata != nil {
 		c.Metadata = make(map[string]string, len(r.Metadata))
 		for k, v := range r.Metadata {

@@ -5,10 +5,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,16 +313,56 @@ func TestBoltStartupErrors(t *testing.T) {
 			}
 		})
 	}
+	// Unwritable, as root too: a parent that is a regular file, and a
+	// directory this user cannot create files in.
+	notDir := filepath.Join(dir, "plain-file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ro, cause := unwritablePath(t, dir)
+	for _, tc := range []struct{ name, path, want string }{
+		{"parent is a file", filepath.Join(notDir, "c.db"), notDir + " is not a directory"},
+		{"unwritable directory", ro, cause},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.path == "" {
+				t.Skip(tc.want)
+			}
+			_, err := OpenManager(ManagerOptions{File: tc.path})
+			if err == nil || !strings.Contains(err.Error(), "consumers file "+tc.path+": ") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v; want the path and %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// unwritablePath is a file path in a directory the test's user cannot
+// create files in, with the cause the system gives. Not root: a 0500
+// directory under dir. Root (permission bits do not stop it): a file
+// under /sys, where the kernel refuses new files to root too. The
+// cause is what a probe create there was told; when no such place
+// exists, the path is "" and the cause says why.
+func unwritablePath(t *testing.T, dir string) (path, cause string) {
+	t.Helper()
 	if os.Getuid() != 0 {
 		ro := filepath.Join(dir, "ro")
 		if err := os.Mkdir(ro, 0o500); err != nil {
 			t.Fatal(err)
 		}
-		_, err := OpenManager(ManagerOptions{File: filepath.Join(ro, "c.db")})
-		if err == nil || !strings.Contains(err.Error(), "permission denied") {
-			t.Errorf("unwritable directory: %v; want permission denied", err)
-		}
+		return filepath.Join(ro, "c.db"), "permission denied"
 	}
+	path = fmt.Sprintf("/sys/portunus-consumers-test-%d.db", os.Getpid())
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err == nil {
+		f.Close()
+		_ = os.Remove(path)
+		return "", "root can create files in /sys here"
+	}
+	var pe *os.PathError
+	if !errors.As(err, &pe) || !(errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		return "", fmt.Sprintf("no place root cannot write: %v", err)
+	}
+	return path, pe.Err.Error()
 }
 
 // TestOffRefusesWrites: without a file or Redis, writes say how to enable

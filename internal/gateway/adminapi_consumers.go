@@ -52,6 +52,7 @@ type RuntimeConsumerView struct {
 	ShadowedByConfig bool                   `json:"shadowed_by_config"`
 	Roles            []string               `json:"roles"`
 	RateLimits       []consumers.RateLimit  `json:"rate_limits"`
+	Quotas           []consumers.Quota      `json:"quotas"`
 	Metadata         map[string]string      `json:"metadata"`
 	Keys             []KeyView              `json:"keys"`
 	BasicAuth        []BasicView            `json:"basic_auth"`
@@ -123,7 +124,7 @@ func runtimeView(r *consumers.Record, shadowed bool) RuntimeConsumerView {
 	v := RuntimeConsumerView{
 		Name: r.Name, Source: "runtime", ShadowedByConfig: shadowed,
 		Roles: append([]string{}, r.Roles...), RateLimits: append([]consumers.RateLimit{}, r.RateLimits...),
-		Metadata: map[string]string{}, Keys: keyViews(r.Keys, time.Now()), BasicAuth: []BasicView{},
+		Quotas: append([]consumers.Quota{}, r.Quotas...), Metadata: map[string]string{}, Keys: keyViews(r.Keys, time.Now()), BasicAuth: []BasicView{},
 		Certificates: append([]consumers.CertRecord{}, r.Certificates...), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	for k, val := range r.Metadata {
@@ -156,7 +157,7 @@ func runtimeConsumerViews(snap *Snapshot) []ConsumerView {
 		}
 		out = append(out, ConsumerView{
 			Name: r.Name, Roles: append([]string{}, r.Roles...), APIKeys: active, BasicAuth: len(r.BasicAuth) > 0,
-			Certificates: len(r.Certificates), RateLimits: len(r.RateLimits),
+			Certificates: len(r.Certificates), RateLimits: len(r.RateLimits), Quotas: len(r.Quotas),
 			Source: "runtime", ShadowedByConfig: dir != nil && dir.ConfigHas(r.Name),
 		})
 	}
@@ -260,11 +261,12 @@ type consumerBody struct {
 	Name       string                `json:"name"`
 	Roles      []string              `json:"roles"`
 	RateLimits []consumers.RateLimit `json:"rate_limits"`
+	Quotas     []consumers.Quota     `json:"quotas"`
 	Metadata   map[string]string     `json:"metadata"`
 }
 
 func (b consumerBody) profile() consumers.Profile {
-	return consumers.Profile{Roles: b.Roles, RateLimits: b.RateLimits, Metadata: b.Metadata}
+	return consumers.Profile{Roles: b.Roles, RateLimits: b.RateLimits, Quotas: b.Quotas, Metadata: b.Metadata}
 }
 
 func (rt *Runtime) serveConsumerCreate(w http.ResponseWriter, r *http.Request) {

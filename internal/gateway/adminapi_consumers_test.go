@@ -273,3 +273,67 @@ func TestConsumersAPIOff(t *testing.T) {
 		t.Errorf("revoke while off: %d %s", a.status, a.body)
 	}
 }
+
+// TestConsumerListQuotaCounts: the consumer list counts each consumer's
+// own quotas beside its rate limits, config and runtime alike, and GET
+// of a config consumer says the same; the answers conform to openapi.json
+// (where quotas is a required count).
+func TestConsumerListQuotaCounts(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "consumers.db")
+	extra := `  - name: cfg-metered
+    api_keys: ["cfg-metered-key-0123"]
+    rate_limits: [{ limit: 5, window: 1m }]
+    quotas: [{ limit: 100, period: day, by: consumer }, { limit: 1000, period: month, by: consumer }]`
+	g := startGateway(t, consumersConfig(fmt.Sprintf("store: { consumers_file: %q }", db), extra))
+	c := newAPIClient(t, g.rt.AdminAddr())
+	call := func(method, path, body string, want int) apiAnswer {
+		t.Helper()
+		a := c.call(method, path, body, apiToken)
+		if a.status != want {
+			t.Fatalf("%s %s %s: %d %s; want %d", method, path, body, a.status, a.body, want)
+		}
+		return a
+	}
+	call("POST", "/api/v1/consumers", `{"name":"rt-metered","quotas":[{"limit":10,"period":"week","by":"consumer","time_zone":"Europe/Paris"}]}`, 201)
+	call("POST", "/api/v1/consumers", `{"name":"rt-plain"}`, 201)
+
+	counts := func() map[string][2]int {
+		t.Helper()
+		var list ConsumersAnswer
+		call("GET", "/api/v1/consumers", "", 200).decode(t, &list)
+		out := map[string][2]int{}
+		for _, v := range list.Consumers {
+			out[v.Name] = [2]int{v.RateLimits, v.Quotas}
+		}
+		return out
+	}
+	want := map[string][2]int{"cfg-user": {0, 0}, "cfg-metered": {1, 2}, "rt-metered": {0, 1}, "rt-plain": {0, 0}}
+	if got := counts(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("[rate_limits quotas] per consumer = %v; want %v", got, want)
+	}
+	var raw []map[string]any
+	var list struct {
+		Consumers *[]map[string]any `json:"consumers"`
+	}
+	list.Consumers = &raw
+	call("GET", "/api/v1/consumers", "", 200).decode(t, &list)
+	for _, v := range raw {
+		if _, ok := v["quotas"]; !ok {
+			t.Errorf("consumer %v: no quotas count in the answer", v["name"])
+		}
+	}
+	var cv ConfigConsumerView
+	call("GET", "/api/v1/consumers/cfg-metered", "", 200).decode(t, &cv)
+	if cv.Quotas != 2 || cv.RateLimits != 1 || !cv.ReadOnly {
+		t.Errorf("GET of the config consumer = %+v; want 2 quotas, 1 rate limit, read-only", cv)
+	}
+
+	// A PUT that changes the quotas changes the count.
+	call("PUT", "/api/v1/consumers/rt-plain", `{"quotas":[{"limit":1,"period":"day"},{"limit":2,"period":"week"},{"limit":3,"period":"month"}]}`, 200)
+	call("PUT", "/api/v1/consumers/rt-metered", `{}`, 200)
+	want["rt-plain"], want["rt-metered"] = [2]int{0, 3}, [2]int{0, 0}
+	if got := counts(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after the PUTs: %v; want %v", got, want)
+	}
+}

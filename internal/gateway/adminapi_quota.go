@@ -28,7 +28,10 @@ func registerQuotaAPI(s *admin.Server, rt *Runtime) {
 // quotas. The subject is consumer=NAME, ip=ADDR and/or key=VALUE (the
 // value a quota is counted by: a consumer name, an address or a header
 // value); each quota reads what its `by` needs and quotas the subject says
-// nothing about are left out.
+// nothing about are left out. A consumer with its own quotas
+// (consumers[].quotas, or a runtime consumer's) is answered with those, on
+// the routes that have quotas (where they replace the route's), from
+// their own counters: source "consumer".
 func (rt *Runtime) serveQuotas(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	sub := quota.Subject{Consumer: q.Get("consumer")}
@@ -61,6 +64,7 @@ func (rt *Runtime) serveQuotas(w http.ResponseWriter, r *http.Request) {
 	found := route == ""
 	st := rt.Store()
 	now := time.Now()
+	own := consumerQuotas(snap, sub.Consumer)
 	out := QuotasAnswer{Quotas: []quota.Status{}}
 	for i := range snap.Config.Routes {
 		rc := &snap.Config.Routes[i]
@@ -71,7 +75,13 @@ func (rt *Runtime) serveQuotas(w http.ResponseWriter, r *http.Request) {
 		if len(rc.Quotas) == 0 {
 			continue
 		}
-		got, err := quota.Remaining(r.Context(), st, rc.Name, rc.Quotas, sub, now)
+		var got []quota.Status
+		var err error
+		if len(own) > 0 {
+			got, err = quota.ConsumerRemaining(r.Context(), st, rc.Name, sub.Consumer, own, sub, now)
+		} else {
+			got, err = quota.Remaining(r.Context(), st, rc.Name, rc.Quotas, sub, now)
+		}
 		if err != nil {
 			w.Header().Set("Retry-After", "1")
 			problem.Write(w, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: "quota store unavailable"})

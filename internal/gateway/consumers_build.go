@@ -54,3 +54,30 @@ func runtimeLimitLookup(deps compileDeps) func(string) []config.RateLimit {
 	}
 	return deps.auth.consumers.RuntimeRateLimits
 }
+
+// runtimeQuotaLookup is the quota policy's lookup of runtime consumers'
+// own quotas; nil when runtime consumers are off.
+func runtimeQuotaLookup(deps compileDeps) func(string) []config.Quota {
+	if deps.auth == nil || !deps.runtimeConsumers.Enabled() {
+		return nil
+	}
+	return deps.auth.consumers.RuntimeQuotas
+}
+
+// consumerQuotas are the own quotas of the consumer called name, as the
+// snapshot's requests see them: a config consumer's (consumers[].quotas),
+// else a runtime consumer's; nil when it has none.
+func consumerQuotas(snap *Snapshot, name string) []config.Quota {
+	if name == "" {
+		return nil
+	}
+	for i := range snap.Config.Consumers {
+		if c := &snap.Config.Consumers[i]; c.Name == name {
+			return c.Quotas
+		}
+	}
+	if snap.rc.dir == nil || !snap.rc.m.Enabled() {
+		return nil
+	}
+	return snap.rc.dir.RuntimeQuotas(name)
+}

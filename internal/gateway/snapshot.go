@@ -102,6 +102,8 @@ type compileDeps struct {
 	store store.Store
 	// consumerLimits are consumers' own rate_limits by name (nil: none).
 	consumerLimits map[string][]config.RateLimit
+	// consumerQuotas are consumers' own quotas by name (nil: none).
+	consumerQuotas map[string][]config.Quota
 	// runtimeConsumers are the admin API's consumers; nil = off.
 	runtimeConsumers *consumers.Manager
 	// tracer is given to every proxy action and the snapshot; nil = off.
@@ -158,6 +160,12 @@ func compile(cfg *config.Config, deps compileDeps) (*Snapshot, error) {
 				deps.consumerLimits = map[string][]config.RateLimit{}
 			}
 			deps.consumerLimits[c.Name] = c.RateLimits
+		}
+		if len(c.Quotas) > 0 {
+			if deps.consumerQuotas == nil {
+				deps.consumerQuotas = map[string][]config.Quota{}
+			}
+			deps.consumerQuotas[c.Name] = c.Quotas
 		}
 	}
 
@@ -294,7 +302,12 @@ func compileRoute(cfg *config.Config, i int, rc *config.Route, snap *Snapshot, d
 		}
 	}
 	if len(rc.Quotas) > 0 {
-		mw, err := quota.New(quota.Options{Route: rc.Name, Quotas: rc.Quotas, Store: deps.store, OnError: cfg.Store.OnError})
+		// A consumer's own quotas replace the route's for that consumer,
+		// on routes that have quotas (as rate_limits do above).
+		mw, err := quota.New(quota.Options{
+			Route: rc.Name, Quotas: rc.Quotas, Consumers: deps.consumerQuotas, Lookup: runtimeQuotaLookup(deps),
+			Store: deps.store, OnError: cfg.Store.OnError,
+		})
 		if err != nil {
 			errs = append(errs, cfg.ErrorAt(at("quotas"), "%v", err))
 		} else {

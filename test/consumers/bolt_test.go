@@ -2,9 +2,12 @@ package consumers
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/portunus-gw/portunus/internal/config"
@@ -52,18 +55,24 @@ func TestEmbeddedStoreStartupErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("definitely not bbolt ", 1000)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cases := map[string]string{"corrupt": garbage}
-	if os.Getuid() != 0 {
-		ro := filepath.Join(dir, "ro")
-		if err := os.Mkdir(ro, 0o500); err != nil {
-			t.Fatal(err)
-		}
-		cases["unwritable"] = filepath.Join(ro, "consumers.db")
+	notDir := filepath.Join(dir, "plain-file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for name, path := range cases {
-		t.Run(name, func(t *testing.T) {
+	ro, cause := unwritablePath(t, dir)
+	// The unwritable cases run as root too (CI containers often are):
+	// a parent that is a regular file stops root as it stops anyone.
+	for _, tc := range []struct{ name, path, want string }{
+		{"corrupt", garbage, "invalid"},
+		{"parent is a file", filepath.Join(notDir, "consumers.db"), notDir + " is not a directory"},
+		{"unwritable directory", ro, cause},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.path == "" {
+				t.Skip(tc.want)
+			}
 			cfgPath := filepath.Join(t.TempDir(), "portunus.yaml")
-			if err := os.WriteFile(cfgPath, []byte(gatewayConfig(up.URL, storeFile(path))), 0o600); err != nil {
+			if err := os.WriteFile(cfgPath, []byte(gatewayConfig(up.URL, storeFile(tc.path))), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			rt, err := gateway.Start(gateway.Options{ConfigPath: cfgPath})
@@ -75,10 +84,40 @@ func TestEmbeddedStoreStartupErrors(t *testing.T) {
 			if !errors.As(err, &el) {
 				t.Errorf("error %T; want a config.ErrorList (exit 1)", err)
 			}
+			// FILE:LINE:COL: store.consumers_file: consumers file PATH: ... CAUSE
 			msg := err.Error()
-			if !strings.Contains(msg, path) || !strings.Contains(msg, "store.consumers_file") || !strings.Contains(msg, cfgPath+":") {
-				t.Errorf("error %q: want file:line:col, store.consumers_file and the path", msg)
+			if !strings.Contains(msg, cfgPath+":") || !strings.Contains(msg, "store.consumers_file: consumers file "+tc.path+": ") || !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q: want file:line:col, store.consumers_file, the path and %q", msg, tc.want)
 			}
 		})
 	}
+}
+
+// unwritablePath is a file path in a directory the test's user cannot
+// create files in, with the cause the system gives. Not root: a 0500
+// directory under dir. Root (permission bits do not stop it): a file
+// under /sys, where the kernel refuses new files to root too. The
+// cause is what a probe create there was told; when no such place
+// exists, the path is "" and the cause says why.
+func unwritablePath(t *testing.T, dir string) (path, cause string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		ro := filepath.Join(dir, "ro")
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(ro, "consumers.db"), "permission denied"
+	}
+	path = fmt.Sprintf("/sys/portunus-consumers-e2e-%d.db", os.Getpid())
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err == nil {
+		f.Close()
+		_ = os.Remove(path)
+		return "", "root can create files in /sys here"
+	}
+	var pe *os.PathError
+	if !errors.As(err, &pe) || !(errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		return "", fmt.Sprintf("no place root cannot write: %v", err)
+	}
+	return path, pe.Err.Error()
 }

@@ -10,6 +10,13 @@
 // exhausted quota does not push the count further. Responses carry the
 // draft-ietf-httpapi-ratelimit-headers structured fields for each quota,
 // appended to any the rate limiter already set.
+//
+// A consumer's own quotas (consumers[].quotas, or a runtime consumer's)
+// replace the route's quotas for that consumer, on routes that have
+// quotas, as its own rate_limits replace the route's rate limits. Their
+// counters are kept apart from the route's: the key names the consumer
+// (see compile), so an override's quota-0 never shares a count with the
+// route's quota-0.
 package quota
 
 import (
@@ -43,8 +50,15 @@ const storeBackoff = time.Second
 
 // Options configure one route's quotas.
 type Options struct {
-	Route   string
-	Quotas  []config.Quota
+	Route  string
+	Quotas []config.Quota
+	// Consumers are per-consumer overrides (consumers[].quotas) by
+	// consumer name: they replace Quotas for that consumer.
+	Consumers map[string][]config.Quota
+	// Lookup finds the own quotas of a consumer Consumers does not name
+	// (runtime consumers, which change without a reload); nil = none. It
+	// is called per request and must not block.
+	Lookup  func(consumer string) []config.Quota
 	Store   store.Store
 	OnError string
 	// Now is the clock; nil = time.Now.
@@ -72,11 +86,13 @@ type compiled struct {
 	// logLimited is State.RateLimit when this quota refuses, in the rate
 	// limiter's form.
 	logLimited string
-	prefix     string // "quota:" route ":" N ":"
+	prefix     string // see compile
 }
 
 type limiter struct {
-	quotas     []compiled
+	quotas     []compiled            // the route's
+	consumers  map[string][]compiled // overrides by consumer name
+	dyn        *dynamicSets          // runtime consumers' overrides; nil = none
 	st         store.Store
 	failClosed bool
 	now        func() time.Time
@@ -88,7 +104,7 @@ type limiter struct {
 // New returns the middleware. It checks the quotas again (period, time
 // zone, by) so a bad value is reported at compile time, not per request.
 func New(o Options) (pipeline.Middleware, error) {
-	qs, err := compile(o.Route, o.Quotas)
+	qs, err := compile(o.Route, "", o.Quotas)
 	if err != nil {
 		return nil, err
 	}
@@ -97,12 +113,63 @@ func New(o Options) (pipeline.Middleware, error) {
 		l.now = time.Now
 	}
 	if len(qs) == 0 {
+		// Overrides replace a route's quotas; a route without any has
+		// nothing to replace, so it stays unmetered for every consumer.
 		return func(next pipeline.Handler) pipeline.Handler { return next }, nil
+	}
+	for name, cqs := range o.Consumers {
+		if len(cqs) == 0 {
+			continue
+		}
+		c, err := compile(o.Route, name, cqs)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %q: %w", name, err)
+		}
+		if l.consumers == nil {
+			l.consumers = make(map[string][]compiled, len(o.Consumers))
+		}
+		l.consumers[name] = c
+	}
+	if o.Lookup != nil {
+		l.dyn = &dynamicSets{route: o.Route, lookup: o.Lookup}
 	}
 	return l.middleware, nil
 }
 
-func compile(route string, quotas []config.Quota) ([]compiled, error) {
+// set is the quotas that apply to consumer: its own, or the route's.
+func (l *limiter) set(consumer string) []compiled {
+	if consumer == "" {
+		return l.quotas
+	}
+	if qs, ok := l.consumers[consumer]; ok {
+		return qs
+	}
+	if l.dyn != nil {
+		return l.dyn.get(consumer, l.quotas)
+	}
+	return l.quotas
+}
+
+// compile resolves a list of quotas. consumer is "" for the route's own,
+// else the consumer whose override this is.
+//
+// Keys look like, for the route's own quotas and for a consumer's,
+//
+//	quota:<len(route)>:<route>:<N>:<period><start>:<value>
+//	quota:<len(route)>:<route>:c<len(consumer)>:<consumer>:<N>:<period><start>:<value>
+//
+// N is the quota's index in its list, value what it counts by (as in the
+// rate limiter's keys). Names are length prefixed, and what follows the
+// route is a digit for the route's own quotas and "c" for an override, so
+// no route, consumer or index can produce another one's key; the route's
+// keys are unchanged by overrides existing. The consumer is in the key as
+// the rate limiter puts it in an override's buckets: the override's counts
+// are its own, whatever its `by`.
+func compile(route, consumer string, quotas []config.Quota) ([]compiled, error) {
+	owner := strconv.Itoa(len(route)) + ":" + route + ":"
+	if consumer != "" {
+		owner += "c" + strconv.Itoa(len(consumer)) + ":" + consumer + ":"
+	}
 	out := make([]compiled, 0, len(quotas))
 	for i, q := range quotas {
 		c := compiled{limit: int64(q.Limit), name: "quota-" + strconv.Itoa(i)}
@@ -137,7 +204,7 @@ func compile(route string, quotas []config.Quota) ([]compiled, error) {
 		// The route name is length prefixed, as in rate-limit keys, so no
 		// two routes' keys can meet; the period letter keeps a day and a
 		// month quota at the same index apart if a reload changes the period.
-		c.prefix = "quota:" + strconv.Itoa(len(route)) + ":" + route + ":" + strconv.Itoa(i) + ":" + string(c.period.tag())
+		c.prefix = "quota:" + owner + strconv.Itoa(i) + ":" + string(c.period.tag())
 		out = append(out, c)
 	}
 	return out, nil
@@ -210,11 +277,12 @@ func (l *limiter) middleware(next pipeline.Handler) pipeline.Handler {
 	return func(w http.ResponseWriter, r *http.Request, s *pipeline.State) {
 		now := l.now()
 		sub := subject{consumer: s.Consumer, ip: s.ClientIP, header: r.Header}
+		qs := l.set(s.Consumer)
 		var buf [4]counted
 		done := buf[:0]
 		ctx := r.Context()
-		for i := range l.quotas {
-			q := &l.quotas[i]
+		for i := range qs {
+			q := &qs[i]
 			start, end := q.period.bounds(now, q.loc)
 			key, _ := q.key(start, sub)
 			c := counted{key: key, start: start, end: end}
@@ -234,7 +302,7 @@ func (l *limiter) middleware(next pipeline.Handler) pipeline.Handler {
 			done = append(done, c)
 			if n > q.limit {
 				l.rollback(done, now)
-				l.writeFields(w.Header(), done, now, i)
+				writeFields(w.Header(), qs, done, now, i)
 				retry := ceilSeconds(end.Sub(now))
 				w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
 				s.RateLimit = q.logLimited
@@ -243,7 +311,7 @@ func (l *limiter) middleware(next pipeline.Handler) pipeline.Handler {
 				return
 			}
 		}
-		l.writeFields(w.Header(), done, now, -1)
+		writeFields(w.Header(), qs, done, now, -1)
 		next(w, r, s)
 	}
 }
@@ -298,17 +366,17 @@ var (
 )
 
 // writeFields appends one RateLimit-Policy and one RateLimit item per
-// counted quota; refused is the index of the quota that refused (its
+// counted quota of qs; refused is the index of the quota that refused (its
 // remaining is 0), -1 when admitted. Both values are built in one buffer
 // and become one string and one two-element slice.
-func (l *limiter) writeFields(h http.Header, done []counted, now time.Time, refused int) {
+func writeFields(h http.Header, qs []compiled, done []counted, now time.Time, refused int) {
 	if len(done) == 0 {
 		return
 	}
 	var buf [512]byte
 	b := buf[:0]
 	for i, c := range done {
-		q := &l.quotas[i]
+		q := &qs[i]
 		if i > 0 {
 			b = append(b, ", "...)
 		}
@@ -321,7 +389,7 @@ func (l *limiter) writeFields(h http.Header, done []counted, now time.Time, refu
 	}
 	polEnd := len(b)
 	for i, c := range done {
-		q := &l.quotas[i]
+		q := &qs[i]
 		left := q.limit - c.n
 		if i == refused || left < 0 {
 			left = 0

@@ -57,11 +57,13 @@ type gateway struct {
 }
 
 type gwOpts struct {
-	quotas  []config.Quota
-	st      store.Store // nil: a memory store on the fake clock
-	onError string
-	route   string
-	clock   *fakeClock
+	quotas    []config.Quota
+	consumers map[string][]config.Quota
+	lookup    func(string) []config.Quota
+	st        store.Store // nil: a memory store on the fake clock
+	onError   string
+	route     string
+	clock     *fakeClock
 }
 
 func newGateway(t *testing.T, o gwOpts) *gateway {
@@ -80,7 +82,7 @@ func newGateway(t *testing.T, o gwOpts) *gateway {
 	if route == "" {
 		route = uniqueRoute(t.Name())
 	}
-	mw, err := New(Options{Route: route, Quotas: o.quotas, Store: g.st, OnError: o.onError, Now: g.clock.Now})
+	mw, err := New(Options{Route: route, Quotas: o.quotas, Consumers: o.consumers, Lookup: o.lookup, Store: g.st, OnError: o.onError, Now: g.clock.Now})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -332,7 +334,7 @@ func TestKeyedBy(t *testing.T) {
 
 func TestHeaderKeyIsBounded(t *testing.T) {
 	t.Parallel()
-	qs, err := compile("r", []config.Quota{{Limit: 1, Period: "day", By: "header:X-Key"}})
+	qs, err := compile("r", "", []config.Quota{{Limit: 1, Period: "day", By: "header:X-Key"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,8 +356,8 @@ func TestHeaderKeyIsBounded(t *testing.T) {
 func TestKeysOfDifferentRoutesNeverMeet(t *testing.T) {
 	t.Parallel()
 	// Without length prefixes "a:0:d" quota 0 and "a" ... could share a key.
-	a, _ := compile("a", []config.Quota{{Limit: 1, Period: "day"}})
-	b, _ := compile("a:0:d", []config.Quota{{Limit: 1, Period: "day"}})
+	a, _ := compile("a", "", []config.Quota{{Limit: 1, Period: "day"}})
+	b, _ := compile("a:0:d", "", []config.Quota{{Limit: 1, Period: "day"}})
 	if strings.HasPrefix(b[0].prefix, a[0].prefix) || strings.HasPrefix(a[0].prefix, b[0].prefix) {
 		t.Errorf("prefixes %q and %q overlap", a[0].prefix, b[0].prefix)
 	}

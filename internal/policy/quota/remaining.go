@@ -23,8 +23,12 @@ type Subject struct {
 
 // Status is one quota's state for one subject.
 type Status struct {
-	Route       string    `json:"route"`
-	Name        string    `json:"name"`
+	Route string `json:"route"`
+	Name  string `json:"name"`
+	// Source is "route" for the route's quotas, "consumer" for the
+	// consumer's own (consumers[].quotas), which replace the route's for
+	// it.
+	Source      string    `json:"source"`
 	By          string    `json:"by"`
 	Period      string    `json:"period"`
 	TimeZone    string    `json:"time_zone"`
@@ -40,9 +44,27 @@ type Status struct {
 // is unreachable it returns the error rather than local counts, which are
 // only a per-instance stopgap.
 func Remaining(ctx context.Context, st store.Store, route string, quotas []config.Quota, sub Subject, now time.Time) ([]Status, error) {
-	qs, err := compile(route, quotas)
+	return remaining(ctx, st, route, "", quotas, sub, now)
+}
+
+// ConsumerRemaining is Remaining for a consumer's own quotas on route
+// (consumers[].quotas, or a runtime consumer's): the counters its
+// requests to the route count in, kept apart from the route's. The
+// subject's consumer is consumer; sub gives the address and header value
+// for by: ip and header:NAME quotas.
+func ConsumerRemaining(ctx context.Context, st store.Store, route, consumer string, quotas []config.Quota, sub Subject, now time.Time) ([]Status, error) {
+	sub.Consumer = consumer
+	return remaining(ctx, st, route, consumer, quotas, sub, now)
+}
+
+func remaining(ctx context.Context, st store.Store, route, consumer string, quotas []config.Quota, sub Subject, now time.Time) ([]Status, error) {
+	qs, err := compile(route, consumer, quotas)
 	if err != nil {
 		return nil, err
+	}
+	source := "route"
+	if consumer != "" {
+		source = "consumer"
 	}
 	in := subject{consumer: sub.Consumer, ip: sub.IP}
 	if sub.Header != "" {
@@ -76,7 +98,7 @@ func Remaining(ctx context.Context, st store.Store, route string, quotas []confi
 			by = "ip"
 		}
 		out = append(out, Status{
-			Route: route, Name: q.name, By: by, Period: q.period.String(), TimeZone: q.loc.String(),
+			Route: route, Name: q.name, Source: source, By: by, Period: q.period.String(), TimeZone: q.loc.String(),
 			Limit: q.limit, Used: used, Remaining: left, PeriodStart: start, ResetsAt: end,
 		})
 	}
