@@ -40,6 +40,7 @@ func registerAdminAPI(s *admin.Server, rt *Runtime) {
 	s.Handle("GET /api/v1/stats", http.HandlerFunc(rt.serveStats))
 	s.Handle("GET /api/v1/deprecations", http.HandlerFunc(rt.serveDeprecations)) // adminapi_deprecations.go
 	registerQuotaAPI(s, rt)
+	registerRateLimitAPI(s, rt) // rate-limit usage per consumer: adminapi_ratelimit.go
 	registerDashboard(s)        // the dashboard at /ui/: adminapi_ui.go
 	registerConsumersAPI(s, rt) // runtime consumers and the audit trail: adminapi_consumers.go
 }
@@ -149,6 +150,7 @@ type ConsumerView struct {
 	BasicAuth    bool     `json:"basic_auth"`
 	Certificates int      `json:"certificates"`
 	RateLimits   int      `json:"rate_limits"`
+	Quotas       int      `json:"quotas"`
 	// Source is "config" (the file; read-only) or "runtime" (admin API).
 	Source string `json:"source"`
 	// ShadowedByConfig marks a runtime consumer whose name the config
@@ -171,7 +173,7 @@ func consumerViews(cfg *config.Config) []ConsumerView {
 		}
 		out = append(out, ConsumerView{
 			Name: c.Name, Roles: roles, APIKeys: len(c.APIKeys), BasicAuth: c.BasicAuth != nil,
-			Certificates: len(c.Certificates), RateLimits: len(c.RateLimits), Source: "config",
+			Certificates: len(c.Certificates), RateLimits: len(c.RateLimits), Quotas: len(c.Quotas), Source: "config",
 		})
 	}
 	return out

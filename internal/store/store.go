@@ -62,6 +62,8 @@ type Store interface {
 	// Delete removes the keys; absent keys are not an error.
 	Delete(ctx context.Context, keys ...string) error
 	// Allow atomically takes n (usually 1) from the GCRA bucket at key.
+	// n = 0 reads the bucket without changing it (Peek, in peek.go, also
+	// says whether one more request would be allowed).
 	Allow(ctx context.Context, key string, l Limit, n int) (Decision, error)
 	// Incr atomically adds n (which may be negative) to the counter at key
 	// and returns the new value. A missing counter starts at 0 and is given

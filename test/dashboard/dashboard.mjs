@@ -1,7 +1,7 @@
 // Drives the dashboard in Debian's chromium; run by dashboard_test.go,
 // which passes its parameters as JSON in DASHBOARD_TEST and reads one JSON
 // line of named checks from stdout.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -39,6 +39,19 @@ async function run(name, fn) {
   }
   const c = checks.find((x) => x.name === name);
   if (c) c.detail += ` [${((Date.now() - t0) / 1000).toFixed(1)} s]`;
+}
+
+// adminCall calls the admin API from Node (not the page) with the token.
+async function adminCall(method, path) {
+  const r = await fetch(`${P.admin}/api/v1/${path}`, { method, headers: { Authorization: `Bearer ${P.token}` } });
+  return { status: r.status, body: await r.text() };
+}
+
+async function control(path) {
+  const r = await fetch(`${P.control}/${path}`, { method: "POST" });
+  const body = await r.text();
+  if (r.status >= 300) throw new Error(`control ${path}: ${r.status} ${body}`);
+  return body;
 }
 
 async function show(page, view) {
@@ -99,6 +112,15 @@ try {
     const all = await page.$$eval("#route-list li[data-route]", (ls) => ls.filter((l) => !l.hidden).length);
     check("route search filters", visible.length === 1 && visible[0] === "orders-api" && all === P.routes.length,
       `"orders" shows ${visible.join(", ")}; empty filter shows ${all}`);
+  });
+
+  await run("routes show auth, cache and transform policies", async () => {
+    await show(page, "routes");
+    const chips = await page.$$eval(`#route-list li[data-route="${P.policyRoute}"] .chip`, (cs) => cs.map((c) => c.textContent));
+    const has = (re) => chips.some((c) => re.test(c));
+    check("routes show auth, cache and transform policies",
+      has(/^auth api_key/) && has(/^cache /) && has(/transform/) && has(/^rate limits$/) && has(/^quotas$/),
+      `${P.policyRoute}: ${chips.join(" | ")}`);
   });
 
   await run("charts move while traffic runs", async () => {
@@ -172,9 +194,9 @@ try {
     const card = 'li[data-consumer="alice"]';
     await page.waitForSelector(card);
     const text = await page.textContent(card);
-    await page.click(`${card} button`);
+    await page.click(`${card} button[aria-controls]`);
     await page.waitForFunction((c) => {
-      const q = document.querySelector(`${c} .quota`);
+      const q = document.querySelector(`${c} .usage .quota`);
       return q && q.textContent && !q.textContent.includes("Loading");
     }, card);
     const quota = await page.textContent(`${card} .quota`);
@@ -186,6 +208,96 @@ try {
       `alice: ${text.replace(/\s+/g, " ").slice(0, 160)}; quota: ${quota}; secrets in the page: ${leaked.length}`);
   });
 
+  await run("consumer rate-limit and quota usage move with traffic", async () => {
+    // alice's usage box is open (previous check); it refreshes every poll.
+    await show(page, "consumers");
+    const card = `li[data-consumer="${P.consumer}"]`;
+    const expanded = await page.getAttribute(`${card} button[aria-controls]`, "aria-expanded");
+    const row = `${card} li[data-limit="${P.limitRow}"]`;
+    await page.waitForSelector(row);
+    const read = () => page.evaluate(([r, q, ip, rr]) => {
+      const el = document.querySelector(r);
+      const qe = document.querySelector(q);
+      const ipe = document.querySelector(ip);
+      const re = document.querySelector(rr);
+      const m = el?.querySelector("meter");
+      return {
+        used: Number(el?.dataset.used ?? -1), remaining: Number(el?.dataset.remaining ?? -1),
+        meter: m ? `${m.value}/${m.max} "${m.getAttribute("aria-label")}"` : "",
+        text: el?.textContent || "", quota: Number(qe?.dataset.used ?? -1),
+        ip: ipe ? `${ipe.dataset.scope}: ${ipe.textContent}` : "",
+        route: re ? `${re.dataset.scope} ${re.dataset.used}` : "",
+        all: el?.closest(".usage")?.textContent || "",
+      };
+    }, [row, `${card} li[data-quota="${P.quotaRow}"]`, `${card} li[data-limit="${P.ipLimitRow}"]`, `${card} li[data-limit="${P.routeLimitRow}"]`]);
+    const before = await read();
+    const sent = JSON.parse(await control("alice-traffic"));
+    if (sent.ok !== P.batch) throw new Error(`alice's batch: ${sent.ok} of ${P.batch} answered 200`);
+    // The bucket refills about 0.28 requests a second; the batch must
+    // show as most of its size, and the quota count exactly.
+    const after = await waitFor(async () => {
+      const r = await read();
+      return r.used >= before.used + P.batch - 3 && r.quota >= before.quota + P.batch &&
+        Number(r.route.split(" ")[1]) >= P.batch - 3 ? r : null;
+    }, 15000);
+    const last = after || await read();
+    check("consumer rate-limit and quota usage move with traffic",
+      expanded === "true" && Boolean(after) && last.meter.startsWith(`${last.used}/`) && last.text.includes(`${last.used} of`) &&
+        last.ip.startsWith("not per consumer") && /not per consumer/i.test(last.ip) &&
+        Number(last.route.split(" ")[1]) >= P.batch - 3 && last.route.startsWith("route ") &&
+        !/\b(null|undefined|NaN)\b/.test(last.all),
+      `rate limit used ${before.used} → ${last.used} (remaining ${last.remaining}; meter ${last.meter}); ` +
+        `quota used ${before.quota} → ${last.quota}; ip limit: ${last.ip}; route limit: ${last.route}; button expanded ${expanded}`);
+  });
+
+  await run("overview shows top routes and the reload result", async () => {
+    await show(page, "overview");
+    const tops = (id) => page.$$eval(`#${id} a[data-route]`, (as) => as.map((a) => a.dataset.route));
+    const traffic = await waitFor(async () => {
+      const t = await tops("top-traffic");
+      return P.topRoutes.every((r) => t.includes(r)) ? t : null;
+    }, 20000) || await tops("top-traffic");
+    const errors = await waitFor(async () => {
+      const t = await tops("top-errors");
+      return t.includes(P.errorRoute) ? t : null;
+    }, 20000) || await tops("top-errors");
+    // A failed reload (the file broken on purpose), then a good one.
+    await control("break-config");
+    const bad = await adminCall("POST", "reload");
+    const failed = await waitFor(async () => {
+      const t = await page.textContent("#cfg-reload");
+      return t.includes("failed") && (await page.$("#cfg-reload pre.error")) ? t : null;
+    }, 15000);
+    await control("mend-config");
+    const good = await adminCall("POST", "reload");
+    const ok = await waitFor(async () => {
+      const t = await page.textContent("#cfg-reload");
+      return t.includes("succeeded") && t.includes("admin api") ? t : null;
+    }, 15000);
+    check("overview shows top routes and the reload result",
+      P.topRoutes.every((r) => traffic.includes(r)) && errors.includes(P.errorRoute) &&
+        bad.status === 422 && Boolean(failed) && good.status === 200 && Boolean(ok),
+      `top by traffic: ${traffic.join(", ")}; top by errors: ${errors.join(", ")}; ` +
+        `broken reload ${bad.status} shown as "${(failed || "").slice(0, 80)}"; good reload ${good.status} shown as "${ok || ""}"`);
+  });
+
+  await run("screenshots: light and dark of each view", async () => {
+    const saved = [];
+    for (const dark of [false, true]) {
+      await setTheme(page, dark);
+      for (const v of VIEWS) {
+        await show(page, v);
+        const name = `${v}-${dark ? "dark" : "light"}.png`;
+        await page.screenshot({ path: join(P.artifacts, name), fullPage: true });
+        saved.push(name);
+      }
+    }
+    await setTheme(page, false);
+    const missing = saved.filter((n) => !existsSync(join(P.artifacts, n)));
+    check("screenshots: light and dark of each view", saved.length === 8 && missing.length === 0,
+      `${saved.length} in ${P.artifacts}${missing.length ? `; missing ${missing.join(", ")}` : ""}`);
+  });
+
   await run("axe-core: no serious or critical violations", async () => {
     await page.addScriptTag({ content: axeSource });
     const found = [];
@@ -194,22 +306,19 @@ try {
       await setTheme(page, dark);
       for (const v of VIEWS) {
         await show(page, v);
-        const shot = join(P.artifacts, `${v}-${dark ? "dark" : "light"}.png`);
-        const ts = Date.now();
-        await page.screenshot({ path: shot, fullPage: true });
         const ta = Date.now();
         const violations = await page.evaluate(async () => {
           const r = await window.axe.run(document, { resultTypes: ["violations"] });
           return r.violations.filter((x) => x.impact === "serious" || x.impact === "critical")
             .map((x) => `${x.id} (${x.impact}): ${x.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
         });
-        timing.push(`${v}: shot ${ta - ts} ms, axe ${Date.now() - ta} ms`);
+        timing.push(`${v}: axe ${Date.now() - ta} ms`);
         for (const x of violations) found.push(`${v}/${dark ? "dark" : "light"}: ${x}`);
       }
     }
     await setTheme(page, false);
     check("axe-core: no serious or critical violations", found.length === 0,
-      found.length ? found.join("\n") : `8 runs (4 views × light, dark); screenshots saved; ${timing.join("; ")}`);
+      found.length ? found.join("\n") : `8 runs (4 views × light, dark); ${timing.join("; ")}`);
   });
 
   await run("no horizontal scroll at 320 px", async () => {

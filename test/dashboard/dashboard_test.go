@@ -32,7 +32,7 @@ const (
 )
 
 // Route names the script must find on the Routes view.
-var routeNames = []string{"users-api", "orders-api", "status-page"}
+var routeNames = []string{"users-api", "orders-api", "status-page", "catalog-api"}
 
 // requireTools skips when the browser toolchain is missing, except in CI
 // (CI=true), where a missing tool is a failure: .ci/run installs them.
@@ -106,7 +106,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	node := requireTools(t)
 
 	usersA, usersB, orders := newBackend(t, "users-a"), newBackend(t, "users-b"), newBackend(t, "orders")
+	catalog := newBackend(t, "catalog")
 	token := randomToken(t)
+	// catalog-api shows auth, cache and transform policies, and alice's
+	// traffic to it (sent when the script asks) moves her rate-limit
+	// bucket (by consumer; the by-ip limit is "not per consumer") and her
+	// quota count.
 	cfg := fmt.Sprintf(`
 listeners: [{ address: "127.0.0.1:0" }]
 admin: { address: "127.0.0.1:0", token: %q }
@@ -116,6 +121,8 @@ upstreams:
     targets: [{ url: %q }, { url: %q }]
     health_check: { path: /healthz, interval: 500ms, timeout: 400ms, healthy_threshold: 1, unhealthy_threshold: 1 }
   - name: orders
+    targets: [{ url: %q }]
+  - name: catalog
     targets: [{ url: %q }]
 consumers:
   - name: alice
@@ -135,7 +142,19 @@ routes:
   - name: status-page
     match: { path: /status }
     respond: { status: 200, body: "up" }
-`, token, usersA.srv.URL, usersB.srv.URL, orders.srv.URL)
+  - name: catalog-api
+    match: { path_prefix: /catalog }
+    auth: [api_key]
+    upstream: catalog
+    rate_limits:
+      - { name: per-consumer, limit: 1000, window: 1h, by: consumer }
+      - { limit: 100000, window: 1m, by: ip }
+      - { name: whole-route, limit: 10000, window: 24h, by: route }
+    quotas: [{ limit: 100000, period: day, by: consumer }]
+    cache: { ttl: 30s }
+    request_transform: { query: { set: { source: gateway } } }
+    response_headers: { remove: [Server] }
+`, token, usersA.srv.URL, usersB.srv.URL, orders.srv.URL, catalog.srv.URL)
 	path := filepath.Join(t.TempDir(), "portunus.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -185,14 +204,40 @@ routes:
 	t.Cleanup(func() { stopTraffic(); wg.Wait() })
 
 	// The script asks this loopback control server to stop users-b when
-	// it is ready to watch the target go unhealthy.
+	// it is ready to watch the target go unhealthy, to send a batch of
+	// alice's requests when it watches her usage, and to break and mend
+	// the config file around the reloads it makes.
 	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/stop-users-b" {
-			usersB.stop()
-			w.WriteHeader(http.StatusNoContent)
+		if r.Method != http.MethodPost {
+			http.NotFound(w, r)
 			return
 		}
-		http.NotFound(w, r)
+		switch r.URL.Path {
+		case "/stop-users-b":
+			usersB.stop()
+		case "/alice-traffic":
+			ok, err := aliceBatch(r.Context(), public, aliceRequests)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			fmt.Fprintf(w, `{"ok":%d}`, ok)
+			return
+		case "/break-config":
+			if err := os.WriteFile(path, []byte(cfg+"\nroutes: this is not a list\n"), 0o600); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		case "/mend-config":
+			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(control.Close)
 
@@ -208,17 +253,26 @@ routes:
 		t.Fatal(err)
 	}
 	params, _ := json.Marshal(map[string]any{
-		"admin":        admin,
-		"token":        token,
-		"control":      control.URL,
-		"routes":       routeNames,
-		"stoppedURL":   usersB.srv.URL,
-		"healthyURL":   usersA.srv.URL,
-		"explainURL":   "http://gw.test/orders/42?x=1",
-		"explainRoute": "orders-api",
-		"secrets":      []string{"alice-key-0123456789", "bob-key-0123456789", token},
-		"chromium":     chromium,
-		"artifacts":    artifacts,
+		"admin":         admin,
+		"token":         token,
+		"control":       control.URL,
+		"routes":        routeNames,
+		"stoppedURL":    usersB.srv.URL,
+		"healthyURL":    usersA.srv.URL,
+		"explainURL":    "http://gw.test/orders/42?x=1",
+		"explainRoute":  "orders-api",
+		"consumer":      "alice",
+		"limitRow":      "catalog-api/per-consumer",
+		"ipLimitRow":    "catalog-api/ip1",
+		"routeLimitRow": "catalog-api/whole-route",
+		"quotaRow":      "catalog-api/quota-0",
+		"batch":         aliceRequests,
+		"policyRoute":   "catalog-api",
+		"topRoutes":     []string{"orders-api", "users-api", "status-page"},
+		"errorRoute":    "orders-api",
+		"secrets":       []string{"alice-key-0123456789", "bob-key-0123456789", token},
+		"chromium":      chromium,
+		"artifacts":     artifacts,
 	})
 	runCtx, cancel := context.WithTimeout(context.Background(), scriptLimit)
 	defer cancel()
@@ -255,7 +309,11 @@ routes:
 		"page loads and asks for the token", "shows the configured routes", "route search filters",
 		"charts move while traffic runs", "explain box works with the keyboard alone",
 		"target goes unhealthy when its upstream stops", "no horizontal scroll at 320 px",
+		"routes show auth, cache and transform policies",
 		"consumers shows roles and credential kinds, never secrets",
+		"consumer rate-limit and quota usage move with traffic",
+		"overview shows top routes and the reload result",
+		"screenshots: light and dark of each view",
 		"axe-core: no serious or critical violations", "no console errors",
 	}
 	seen := map[string]bool{}
@@ -277,6 +335,33 @@ routes:
 	if runErr != nil && !t.Failed() {
 		t.Errorf("script exited with %v although every check passed", runErr)
 	}
+}
+
+// aliceRequests is how many requests one batch of alice's traffic sends.
+const aliceRequests = 20
+
+// aliceBatch sends n GETs to catalog-api with alice's key and reports how
+// many were answered 200.
+func aliceBatch(ctx context.Context, public string, n int) (int, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	ok := 0
+	for i := range n {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/catalog/items/%d", public, i), nil)
+		if err != nil {
+			return ok, err
+		}
+		req.Header.Set("X-API-Key", "alice-key-0123456789")
+		resp, err := client.Do(req)
+		if err != nil {
+			return ok, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			ok++
+		}
+	}
+	return ok, nil
 }
 
 func lastLine(b []byte) []byte {

@@ -39,12 +39,17 @@ function fmtTime(iso) {
   if (Number.isNaN(d.getTime()) || d.getFullYear() < 2000) return "–";
   return `${d.toLocaleString()} (${ago(d)})`;
 }
+// ago: "12 s ago", or "in 3 h" for a time still to come (a quota's reset).
 function ago(d) {
-  const s = Math.max(0, Math.round((Date.now() - d.getTime()) / 1000));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} d ago`;
+  const diff = Math.round((Date.now() - d.getTime()) / 1000);
+  const s = Math.abs(diff);
+  let span;
+  if (s < 60) span = `${s} s`;
+  else if (s < 3600) span = `${Math.round(s / 60)} min`;
+  else if (s < 86400) span = `${Math.round(s / 3600)} h`;
+  else span = `${Math.round(s / 86400)} d`;
+  if (diff < -1) return `in ${span}`;
+  return diff < 0 ? "0 s ago" : `${span} ago`;
 }
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -386,13 +391,42 @@ function credentialKinds(c) {
   return kinds;
 }
 
+// Usage (rate limits and quotas) is read per consumer, on request: there
+// may be many consumers (runtime ones), one API call each. An open usage
+// box is read again on every poll while the Consumers view is shown, so
+// its figures move with the traffic.
+const openUsage = new Map(); // consumer name -> its usage box, while open
+
+// fmtSeconds: 0.4 → "<1 s", 42 → "42 s", 90 → "2 min", 7200 → "2 h".
+function fmtSeconds(s) {
+  if (s < 1) return s > 0 ? "<1 s" : "0 s";
+  if (s < 60) return `${Math.ceil(s)} s`;
+  if (s < 3600) return `${Math.ceil(s / 60)} min`;
+  return `${(s / 3600).toFixed(s % 3600 === 0 ? 0 : 1)} h`;
+}
+
+// fmtPer: a window in seconds as the "per …" of a policy: 60 → "minute".
+function fmtPer(s) {
+  if (s === 1) return "second";
+  if (s === 60) return "minute";
+  if (s === 3600) return "hour";
+  if (s === 86400) return "day";
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  if (s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
 function renderConsumers(list) {
-  const items = list.map((c) => {
+  const reopen = new Set(openUsage.keys());
+  openUsage.clear();
+  const items = list.map((c, i) => {
     const kinds = credentialKinds(c);
-    const quota = h("div", { class: "quota" });
-    const btn = h("button", { type: "button", class: "ghost" }, "Show quota usage", h("span", { class: "visually-hidden", text: ` of ${c.name}` }));
-    btn.addEventListener("click", () => loadQuota(c.name, quota));
-    return h("li", { "data-consumer": c.name },
+    const id = `usage-${i}`;
+    const box = h("div", { class: "usage", id, hidden: true });
+    const btn = h("button", { type: "button", class: "ghost", "aria-expanded": "false", "aria-controls": id },
+      h("span", { text: "Show usage" }), h("span", { class: "visually-hidden", text: ` of ${c.name}` }));
+    btn.addEventListener("click", () => toggleUsage(c.name, btn, box));
+    const li = h("li", { "data-consumer": c.name },
       h("h3", { text: c.name }),
       h("dl", {},
         h("dt", { text: "Roles" }), h("dd", {}, c.roles?.length ? h("ul", { class: "chips" }, c.roles.map((r) => h("li", { class: "chip", text: r }))) : "none"),
@@ -400,27 +434,86 @@ function renderConsumers(list) {
         h("dt", { text: "Rate limits" }), h("dd", { text: c.rate_limits ? `${c.rate_limits} of its own` : "the routes' limits" }),
         c.source ? [h("dt", { text: "Source" }), h("dd", {}, c.source,
           c.shadowed_by_config ? [" ", h("span", { class: "badge warn", text: "shadowed by the config file" })] : null)] : null),
-      btn, quota);
+      btn, box);
+    if (reopen.has(c.name)) toggleUsage(c.name, btn, box);
+    return li;
   });
   if (items.length === 0) items.push(h("li", { class: "hint", text: "No consumers are configured." }));
   $("consumer-list").replaceChildren(...items);
 }
 
-async function loadQuota(name, box) {
-  box.replaceChildren(h("p", { class: "hint", text: "Loading…" }));
-  try {
-    const q = await api(`quotas?consumer=${encodeURIComponent(name)}`);
-    const list = q.quotas || [];
-    if (list.length === 0) {
-      box.replaceChildren(h("p", { class: "hint", text: "No calendar quota counts this consumer." }));
-      return;
-    }
-    box.replaceChildren(h("ul", {}, list.map((s) =>
-      h("li", { text: `${s.route} / ${s.name}: ${s.used} of ${s.limit} used this ${s.period}, resets ${fmtTime(s.resets_at)}` }))));
-  } catch (e) {
-    if (e instanceof AuthError) return needLogin(e.message);
-    box.replaceChildren(h("p", { class: "error", text: e.message }));
+function toggleUsage(name, btn, box) {
+  const open = btn.getAttribute("aria-expanded") !== "true";
+  btn.setAttribute("aria-expanded", String(open));
+  btn.firstChild.textContent = open ? "Hide usage" : "Show usage";
+  box.hidden = !open;
+  if (!open) {
+    openUsage.delete(name);
+    return;
   }
+  openUsage.set(name, box);
+  box.replaceChildren(h("p", { class: "hint", text: "Loading…" }));
+  loadUsage(name, box);
+}
+
+// refreshUsage reads every open usage box again.
+function refreshUsage() {
+  return Promise.all([...openUsage].map(([name, box]) => loadUsage(name, box)));
+}
+
+async function loadUsage(name, box) {
+  const q = encodeURIComponent(name);
+  const [limits, quotas] = await Promise.allSettled([api(`rate-limits?consumer=${q}`), api(`quotas?consumer=${q}`)]);
+  for (const r of [limits, quotas]) {
+    if (r.status === "rejected" && r.reason instanceof AuthError) return needLogin(r.reason.message);
+  }
+  if (openUsage.get(name) !== box) return; // closed (or re-rendered) meanwhile
+  box.replaceChildren(h("div", { class: "usage-cols" },
+    h("section", { class: "limits", "aria-label": `Rate limits of ${name}` }, h("h4", { text: "Rate limits" }),
+      limits.status === "fulfilled" ? renderLimits(limits.value.rate_limits || []) : h("p", { class: "error", text: limits.reason.message })),
+    h("section", { class: "quota", "aria-label": `Quotas of ${name}` }, h("h4", { text: "Quotas" }),
+      quotas.status === "fulfilled" ? renderQuotas(quotas.value.quotas || []) : h("p", { class: "error", text: quotas.reason.message }))));
+}
+
+const BY_WHAT = { ip: "client address", route: "route", consumer: "consumer" };
+
+function renderLimits(list) {
+  if (list.length === 0) return h("p", { class: "hint", text: "No rate limit applies to this consumer." });
+  return h("ul", { class: "usage-list" }, list.map((u) => {
+    const per = `${u.limit} per ${fmtPer(u.window_seconds)}${u.burst !== u.limit ? `, burst ${u.burst}` : ""}`;
+    const by = BY_WHAT[u.by] || (u.by.startsWith("header:") ? `header ${u.by.slice(7)}` : u.by);
+    const li = h("li", { "data-limit": `${u.route}/${u.name}`, "data-scope": u.scope },
+      h("span", { class: "lim-name", text: `${u.route} / ${u.name}` }), " ",
+      h("span", { class: "n", text: `${per} by ${by}${u.source === "consumer" ? " (its own limit)" : ""}` }));
+    const g = u.usage;
+    if (!g) {
+      li.append(h("p", { class: "hint", text: `Not per consumer: counted per ${by}.` }));
+      return li;
+    }
+    li.dataset.used = g.used;
+    li.dataset.remaining = g.remaining;
+    const what = `${g.used} of ${u.burst} used`;
+    const state = g.allowed
+      ? `${g.remaining} left${g.reset_after_seconds > 0 ? `, full again in ${fmtSeconds(g.reset_after_seconds)}` : ""}`
+      : `limited, next request in ${fmtSeconds(g.retry_after_seconds)}`;
+    li.append(h("div", { class: "meterline" },
+      h("meter", {
+        min: 0, max: u.burst, value: g.used, optimum: 0,
+        low: Math.max(1, Math.floor(u.burst * 0.5)), high: Math.max(1, Math.floor(u.burst * 0.9)),
+        "aria-label": `${u.route} / ${u.name}: ${what}`,
+      }),
+      h("span", { class: "figure", text: `${what} · ${state}` }),
+      g.allowed ? null : h("span", { class: "badge bad", text: "limited" })));
+    if (u.scope === "route") li.append(h("p", { class: "hint", text: "One bucket for the whole route: every client's requests count." }));
+    return li;
+  }));
+}
+
+function renderQuotas(list) {
+  if (list.length === 0) return h("p", { class: "hint", text: "No calendar quota counts this consumer." });
+  return h("ul", { class: "usage-list" }, list.map((s) =>
+    h("li", { "data-quota": `${s.route}/${s.name}`, "data-used": s.used,
+      text: `${s.route} / ${s.name}: ${s.used} of ${s.limit} used this ${s.period}, resets ${fmtTime(s.resets_at)}` })));
 }
 
 // ---- loading and polling ----
@@ -454,6 +547,7 @@ async function tick() {
     renderOverview(stats);
     renderSparks(stats);
     renderUpstreams(ups.upstreams || [], stats);
+    if (state.view === "consumers" && openUsage.size) await refreshUsage();
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
     setStatus("");
   } catch (e) {
