@@ -88,8 +88,11 @@ func TestReadmeCommands(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		// exited is closed when the command ends, so every waiter sees
+		// it (the start loop and stop alike); waitErr is set before.
+		exited := make(chan struct{})
+		var waitErr error
+		go func() { waitErr = cmd.Wait(); close(exited) }()
 		stopped := false
 		stop := func() {
 			if stopped {
@@ -116,8 +119,8 @@ func TestReadmeCommands(t *testing.T) {
 				break
 			}
 			select {
-			case err := <-exited:
-				t.Fatalf("the start command exited (%v):\n%s", err, logs.String())
+			case <-exited:
+				t.Fatalf("the start command exited (%v):\n%s", waitErr, logs.String())
 			default:
 			}
 			if time.Now().After(deadline) {
