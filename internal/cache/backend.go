@@ -15,6 +15,8 @@ type Backend interface {
 	Get(ctx context.Context, key string) (*Entry, error)
 	// Set stores e at key for ttl.
 	Set(ctx context.Context, key, urlKey string, e *Entry, ttl time.Duration) error
+	// Delete drops the entry at key, if any.
+	Delete(ctx context.Context, key string) error
 	// InvalidateURL drops every entry stored under urlKey.
 	InvalidateURL(ctx context.Context, urlKey string) error
 	// Purge drops the entries sel selects and says how many.

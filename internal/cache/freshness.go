@@ -150,8 +150,11 @@ func storedHeader(h http.Header, skip map[string]bool) http.Header {
 
 // refresh applies a 304's header fields to a stored entry (RFC 9111
 // §4.3.4): every field of the 304 replaces the stored one, except the
-// framing fields that describe the (absent) 304 body.
-func (e *Entry) refresh(h http.Header, reqTime, respTime time.Time, ttl time.Duration) *Entry {
+// framing fields that describe the (absent) 304 body. The result is
+// assessed as a fresh answer with the merged fields would be: ok is false
+// when it may not be stored (no-store, private, …); n is then still the
+// answer to serve for this request, with the merged fields.
+func (e *Entry) refresh(h http.Header, reqTime, respTime time.Time, ttl time.Duration) (n *Entry, ok bool) {
 	merged := make(http.Header, len(e.Header))
 	for k, vs := range e.Header {
 		merged[k] = vs
@@ -163,11 +166,11 @@ func (e *Entry) refresh(h http.Header, reqTime, respTime time.Time, ttl time.Dur
 		}
 		merged[k] = vs
 	}
-	n, ok := assess(e.Status, merged, reqTime, respTime, ttl)
+	n, ok = assess(e.Status, merged, reqTime, respTime, ttl)
 	if !ok {
-		return nil
+		n = &Entry{Status: e.Status, ResponseTime: respTime}
 	}
 	n.Header = merged
 	n.Body = e.Body
-	return n
+	return n, ok
 }

@@ -121,6 +121,12 @@ func (m *Memory) Set(_ context.Context, key, urlKey string, e *Entry, ttl time.D
 	return nil
 }
 
+// Delete implements Backend; the URL index forgets key as the entry goes.
+func (m *Memory) Delete(_ context.Context, key string) error {
+	m.c.Invalidate(key)
+	return nil
+}
+
 // InvalidateURL implements Backend.
 func (m *Memory) InvalidateURL(_ context.Context, urlKey string) error {
 	sh := m.shard(urlKey)

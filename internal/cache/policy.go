@@ -521,16 +521,15 @@ func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.
 	next(rec, r2, s)
 	switch {
 	case rec.intercepted && rec.status == http.StatusNotModified:
-		ne := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl)
-		if ne != nil {
-			p.store(r.Context(), key, ne)
-		}
-		serve := e
-		if ne != nil {
-			serve = ne
-		}
-		p.writeEntry(w, r, serve, ageField(serve.Age(p.now())), fwd.revalidated)
+		ne, ok := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl)
+		p.replace(r.Context(), r, s, key, ne, ok)
+		// The answer carries the merged fields, stored or not: a 304
+		// that says private must not go out as the stored public answer.
+		p.writeEntry(w, r, ne, ageField(ne.Age(p.now())), fwd.revalidated)
 		p.observe("revalidated", s)
+		if !ok {
+			ne = nil
+		}
 		// key was built from r's header; r2, a clone, went upstream.
 		return outcome{entry: ne, keyed: r.Header}
 	case rec.intercepted:
@@ -539,7 +538,50 @@ func (p *Policy) revalidate(w http.ResponseWriter, r *http.Request, s *pipeline.
 		return outcome{failed: rec.status}
 	default:
 		p.observe("miss", s)
-		return outcome{entry: rec.finish(), keyed: r2.Header}
+		ne := rec.finish()
+		p.superseded(r.Context(), key, rec)
+		return outcome{entry: ne, keyed: r2.Header}
+	}
+}
+
+// replace stores ne, the entry a 304 refreshed from the one at key (r the
+// request that revalidated it), where the store path stores a fresh
+// answer with the same fields, or nowhere when storable is false; and it
+// drops the entry at key unless ne took its place. So an entry whose 304
+// takes back public or s-maxage moves to the consumer's own key (or, if
+// private or no-store, is gone) and is never left under the shared key,
+// and one a 304 makes public becomes shared.
+func (p *Policy) replace(ctx context.Context, r *http.Request, s *pipeline.State, key Key, ne *Entry, storable bool) {
+	// Dropping the old entry must not depend on the client staying.
+	ctx = context.WithoutCancel(ctx)
+	var at stored
+	if storable {
+		at = p.storeAnswer(ctx, r, s, ne)
+	}
+	p.dropUnless(ctx, key, at)
+}
+
+// superseded drops the stale entry at key once the upstream answered its
+// revalidation or refetch in full (rec): the new answer replaces it,
+// stored where its own fields say (finish) or not at all (private,
+// no-store, too large). A 5xx leaves it: an outage is no new answer, and
+// the entry may still be revalidated or cover a later error.
+func (p *Policy) superseded(ctx context.Context, key Key, rec *recorder) {
+	if rec.status == 0 || rec.status >= 500 {
+		return
+	}
+	p.dropUnless(context.WithoutCancel(ctx), key, rec.stored)
+}
+
+// dropUnless deletes the entry at key unless at is where it was just
+// stored again.
+func (p *Policy) dropUnless(ctx context.Context, key Key, at stored) {
+	k := key.String()
+	if at.has(k) {
+		return
+	}
+	if err := p.backend.Delete(ctx, k); err != nil {
+		p.log.Warn("cache delete failed", "route", p.route, "error", err)
 	}
 }
 
@@ -587,20 +629,24 @@ func (p *Policy) refreshInBackground(r *http.Request, s *pipeline.State, next pi
 			next(rec, r2, &st)
 			switch {
 			case rec.intercepted && rec.status == http.StatusNotModified:
-				ne := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl)
-				if ne != nil {
-					p.store(ctx, key, ne)
+				ne, ok := e.refresh(rec.header304, rec.reqTime, p.now(), p.ttl)
+				p.replace(ctx, r2, &st, key, ne, ok)
+				if !ok {
+					ne = nil
 				}
 				return outcome{entry: ne, keyed: r2.Header}
 			case rec.intercepted:
 				return outcome{failed: rec.status}
 			}
-			return outcome{entry: rec.finish(), keyed: r2.Header}
+			ne := rec.finish()
+			p.superseded(ctx, key, rec)
+			return outcome{entry: ne, keyed: r2.Header}
 		})
 	}()
 }
 
-// store writes e at key. It is the only writer of entries.
+// store writes e at key. It is the only writer of entries; storeAnswer
+// decides the key.
 func (p *Policy) store(ctx context.Context, key Key, e *Entry) {
 	if err := p.backend.Set(ctx, key.String(), key.URLKey(), e, e.keepFor()); err != nil {
 		p.log.Warn("cache store failed", "route", p.route, "error", err)

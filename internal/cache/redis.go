@@ -63,6 +63,21 @@ func (r *Redis) Set(ctx context.Context, key, urlKey string, e *Entry, ttl time.
 	return nil
 }
 
+// Delete implements Backend: the entry, and its key in its URL's set.
+func (r *Redis) Delete(ctx context.Context, key string) error {
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, r.entryKey(key))
+		if k, ok := parseKey(key); ok {
+			p.SRem(ctx, r.urlKey(k.URLKey()), key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: redis delete: %w", err)
+	}
+	return nil
+}
+
 // InvalidateURL implements Backend.
 func (r *Redis) InvalidateURL(ctx context.Context, urlKey string) error {
 	uk := r.urlKey(urlKey)

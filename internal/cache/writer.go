@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,6 +35,8 @@ type recorder struct {
 	entry   *Entry
 	body    []byte
 	clen    int64
+	// stored are the keys finish stored the answer under.
+	stored stored
 }
 
 func (p *Policy) newRecorder(w http.ResponseWriter, r *http.Request, s *pipeline.State, fwd *fwdStatus) *recorder {
@@ -147,12 +150,24 @@ func (c *recorder) finish() *Entry {
 	if bodyAllowed(e.Status) {
 		e.Header["Content-Length"] = []string{strconv.Itoa(len(e.Body))}
 	}
-	shared, own := c.p.baseKeys(c.r, c.p.path(c.r, c.s), c.s.Consumer)
+	c.stored = c.p.storeAnswer(c.r.Context(), c.r, c.s, e)
+	return e
+}
+
+// storeAnswer stores e, the answer to r, where an answer with its fields
+// belongs: under the shared key when it is public or has s-maxage, else
+// (routes with auth) under the consumer's own; when it has Vary, a marker
+// there and e under the variant of r's values. It returns the backend
+// keys written. Fresh answers and answers refreshed by a 304 both go
+// through it, so a revalidation can never keep an entry where a fresh
+// answer with the same fields would not be.
+func (p *Policy) storeAnswer(ctx context.Context, r *http.Request, s *pipeline.State, e *Entry) stored {
+	shared, own := p.baseKeys(r, p.path(r, s), s.Consumer)
 	base := own
 	if e.Shared {
 		base = shared
 	}
-	ctx := c.r.Context()
+	var out stored
 	if names := varyNames(e.Header); len(names) > 0 {
 		// The marker lives as long as the answer: same windows, and the
 		// validator fields that extend keepFor.
@@ -162,12 +177,21 @@ func (c *recorder) finish() *Entry {
 				mh[k] = v
 			}
 		}
-		c.p.store(ctx, base, &Entry{Vary: names, ResponseTime: e.ResponseTime, InitialAge: e.InitialAge, Lifetime: e.Lifetime, SWR: e.SWR, SIE: e.SIE, Header: mh})
-		base = variant(base, c.r, names)
+		out.marker = base.String()
+		p.store(ctx, base, &Entry{Vary: names, ResponseTime: e.ResponseTime, InitialAge: e.InitialAge, Lifetime: e.Lifetime, SWR: e.SWR, SIE: e.SIE, Header: mh})
+		base = variant(base, r, names)
 	}
-	c.p.store(ctx, base, e)
-	return e
+	out.entry = base.String()
+	p.store(ctx, base, e)
+	return out
 }
+
+// stored names the backend keys storeAnswer wrote: the entry's and its
+// Vary marker's ("" when none).
+type stored struct{ marker, entry string }
+
+// has says k is one of them.
+func (s stored) has(k string) bool { return k != "" && (k == s.entry || k == s.marker) }
 
 func bodyAllowed(status int) bool {
 	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
