@@ -300,7 +300,7 @@ func (p *Plan) call(ctx context.Context, at time.Time, r *http.Request, s *pipel
 		var next *upstream.Target
 		if rp := b.Pool.Retries(); rp != nil && n <= rp.Attempts && rp.Allows(cond, status) && p.timeLeft(ctx, at, wait) {
 			tried = append(tried, t)
-			if next = b.Pool.PickFor(r, s, tried); next != nil && !b.Pool.Budget().Withdraw() {
+			if next = b.Pool.PickAside(r, s, tried); next != nil && !b.Pool.Budget().Withdraw() {
 				// The pick may hold a half-open breaker's trial slot:
 				// give it back, since no attempt will be made.
 				b.Pool.Report(next, upstream.OutcomeIgnored, 0)

@@ -83,8 +83,9 @@ func (hr *hedgeResult) end() {
 // whenever after (hedgeDelay) passes without an answer, another attempt
 // goes to a target not yet tried (up to hedge.max extra, each drawn from
 // the retry budget). The first answer that is not a failure wins; the
-// others are cancelled and reported as ignored. When every attempt
-// failed, a retry follows as the retry policy allows, and at the end the
+// others are cancelled and reported as lost (upstream.Pool.ReportLost:
+// not a failure, but the time they waited is a lower bound of the
+// target's latency for p2c_ewma). When every attempt failed, a retry follows as the retry policy allows, and at the end the
 // last result goes to the client.
 //
 // When the pool keeps a latency histogram, a first attempt that loses to
@@ -92,6 +93,11 @@ func (hr *hedgeResult) end() {
 // latency, which keeps the slow tail in the histogram (left out, each
 // hedge would drop a slow sample, the percentile would creep down, and
 // hedging would feed on itself).
+//
+// Extra attempts are picked with PickAside: they do not take a turn of
+// the round-robin rotation, which the requests' own picks (proxy.serve)
+// keep to themselves. Were the hedge to take one, two targets, one slow,
+// would see every request go to the slow one first.
 func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, tmpl *http.Request, t *upstream.Target, tm *deadline, after time.Duration) {
 	start := h.now()
 	retriesLeft := 0
@@ -123,7 +129,7 @@ func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.Sta
 	// another builds the request for one more attempt, to a target not
 	// yet tried; nil when there is none or the budget is spent.
 	another := func() *http.Request {
-		next := h.pool.PickFor(r, s, tried)
+		next := h.pool.PickAside(r, s, tried)
 		if next == nil {
 			return nil
 		}
@@ -228,12 +234,15 @@ func (h *handler) hedged(w http.ResponseWriter, r *http.Request, s *pipeline.Sta
 }
 
 // dropLosers waits for the attempts still in flight after a hedge was won
-// (they are cancelled, so this is short) and releases them.
+// (they are cancelled, so this is short) and releases them. Each is
+// reported as lost with the time it was out, up to its cancellation: not
+// a failure of its target, but a lower bound of its latency. Its End
+// follows, so least_conn counts it in flight until then.
 func (h *handler) dropLosers(results <-chan hedgeResult, n int) {
 	for range n {
 		hr := <-results
 		h.traceResult(hr.a.span, hr.res, hr.err)
-		h.pool.Report(hr.a.t, upstream.OutcomeIgnored, hr.latency)
+		h.pool.ReportLost(hr.a.t, hr.latency)
 		hr.end()
 	}
 }

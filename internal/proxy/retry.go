@@ -106,7 +106,7 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		wait := backoff(n)
 		var next *upstream.Target
 		if n <= h.retries.Attempts && h.timeLeft(tm, wait) {
-			if next = h.pool.PickFor(r, s, tried); next != nil && !h.pool.Budget().Withdraw() {
+			if next = h.pool.PickAside(r, s, tried); next != nil && !h.pool.Budget().Withdraw() {
 				// The pick may hold a half-open breaker's trial slot:
 				// give it back, since no attempt will be made.
 				h.pool.Report(next, upstream.OutcomeIgnored, 0)

@@ -16,6 +16,16 @@ type picker interface {
 	pick(r *http.Request, s *pipeline.State, tried []*Target) *Target
 }
 
+// asidePicker is a picker with a rotation that its picks advance (round
+// robin). pickAside picks as pick does but leaves the rotation where it
+// is: an extra attempt beside a request's own (a hedge) must not take
+// a turn, or the next request's pick would skip the target the extra
+// attempt did not go to (with two targets, every request would go to
+// the same one first). Pickers without such state do not implement it.
+type asidePicker interface {
+	pickAside(r *http.Request, s *pipeline.State, tried []*Target) *Target
+}
+
 func eligible(t *Target, tried []*Target) bool {
 	return t.usable() && (len(tried) == 0 || !contains(tried, t))
 }
@@ -82,7 +92,18 @@ func (w *weightedRoundRobin) at(n uint64) *Target {
 }
 
 func (w *weightedRoundRobin) pick(_ *http.Request, _ *pipeline.State, tried []*Target) *Target {
-	n := w.next.Add(1) - 1
+	return w.from(w.next.Add(1)-1, tried)
+}
+
+// pickAside starts at the turn the next pick will take, without taking
+// it: the target whose turn comes next (or the one after, when that one
+// was tried), so extra attempts still spread in proportion to weight.
+func (w *weightedRoundRobin) pickAside(_ *http.Request, _ *pipeline.State, tried []*Target) *Target {
+	return w.from(w.next.Load(), tried)
+}
+
+// from returns the first eligible target of the sequence from turn n on.
+func (w *weightedRoundRobin) from(n uint64, tried []*Target) *Target {
 	if t := w.at(n); eligible(t, tried) {
 		return t
 	}

@@ -31,8 +31,8 @@ const (
 	// failure_statuses. Counts against the target.
 	OutcomeFailure
 	// OutcomeIgnored: the attempt says nothing about the target (the
-	// client went away, the request body was bad, the attempt was a
-	// losing hedge that was cancelled). Never counts either way.
+	// client went away, the request body was bad). Never counts either
+	// way. A losing hedge that was cancelled goes to ReportLost instead.
 	OutcomeIgnored
 )
 
@@ -92,6 +92,27 @@ func (p *Pool) Report(t *Target, o Outcome, latency time.Duration) {
 	}
 }
 
+// ReportLost records an attempt against t that was cancelled because
+// another attempt of the same request answered first (a hedge race);
+// waited is how long it had been out when it ended. Like OutcomeIgnored it did not fail: passive health
+// and the breaker do not count it (a half-open trial slot it held is
+// released) and neither does the pool's latency histogram (the hedging
+// code records the first attempt's wait itself). But waited is a lower
+// bound of the target's latency: when it is above the target's latency
+// average it pulls the average up (p2c_ewma), so a target slow enough to
+// lose hedge races stops looking like one that was never measured.
+// least_conn needs nothing here: the attempt counted in flight from
+// Begin until its End, when its cancellation finished.
+func (p *Pool) ReportLost(t *Target, waited time.Duration) {
+	if t == nil || t.targetState == nil {
+		return
+	}
+	if t.br.cfg != nil && t.down.Load()&downBreaker != 0 {
+		t.br.release()
+	}
+	t.observeAtLeast(waited)
+}
+
 // PickExcept picks like Pick but avoids the targets in tried while another
 // usable target exists (retries and hedges go to a different target). It
 // returns nil when the pool has no usable target at all.
@@ -103,14 +124,31 @@ func (p *Pool) PickExcept(s *pipeline.State, tried []*Target) *Target {
 // consistent_hash needs for hash_on header:NAME and cookie:NAME (without
 // it they fall back to the client IP). r may be nil.
 func (p *Pool) PickFor(r *http.Request, s *pipeline.State, tried []*Target) *Target {
+	return p.pick(r, s, tried, false)
+}
+
+// PickAside picks like PickFor for an extra attempt beside the request's
+// own (a hedge, a retry): it leaves the round-robin rotation where it is, so the
+// requests' own picks keep their order (1:1 over equal targets, by
+// weight otherwise) whether or not hedges fire. Other balancers have no
+// rotation: for them it is PickFor.
+func (p *Pool) PickAside(r *http.Request, s *pipeline.State, tried []*Target) *Target {
+	return p.pick(r, s, tried, true)
+}
+
+func (p *Pool) pick(r *http.Request, s *pipeline.State, tried []*Target, aside bool) *Target {
 	v := p.view.Load()
+	var ap asidePicker
+	if aside {
+		ap, _ = v.picker.(asidePicker)
+	}
 	// A half-open breaker admits a bounded number of trials; a pick that
 	// loses the race for the last slot picks again (the target is then
 	// no longer eligible).
 	for range 3 {
-		t := v.picker.pick(r, s, tried)
+		t := pickOnce(v.picker, ap, r, s, tried)
 		if t == nil && len(tried) > 0 {
-			t = v.picker.pick(r, s, nil)
+			t = pickOnce(v.picker, ap, r, s, nil)
 		}
 		if t == nil {
 			return nil
@@ -120,6 +158,14 @@ func (p *Pool) PickFor(r *http.Request, s *pipeline.State, tried []*Target) *Tar
 		}
 	}
 	return nil
+}
+
+// pickOnce is ap's aside pick when ap is set, pk's pick otherwise.
+func pickOnce(pk picker, ap asidePicker, r *http.Request, s *pipeline.State, tried []*Target) *Target {
+	if ap != nil {
+		return ap.pickAside(r, s, tried)
+	}
+	return pk.pick(r, s, tried)
 }
 
 func contains(ts []*Target, t *Target) bool {

@@ -151,5 +151,30 @@ func (t *Target) observeLatency(d time.Duration, failed bool) {
 	}
 }
 
+// observeAtLeast feeds the moving average a sample known only as a lower
+// bound (an attempt cancelled after d): it moves the average up when d is
+// above it, and leaves it alone otherwise, since the true latency may be
+// anywhere above d. With no sample yet, d is the first one.
+func (t *Target) observeAtLeast(d time.Duration) {
+	x := float64(d)
+	if x <= 0 {
+		return
+	}
+	for {
+		old := t.ewmaNanos.Load()
+		cur := math.Float64frombits(old)
+		if old != 0 && x <= cur {
+			return
+		}
+		next := x
+		if old != 0 {
+			next = cur + ewmaAlpha*(x-cur)
+		}
+		if t.ewmaNanos.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
+}
+
 // latency is the latency moving average in nanoseconds (0: no sample yet).
 func (t *Target) latency() float64 { return math.Float64frombits(t.ewmaNanos.Load()) }
