@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/portunus-gw/portunus/internal/config"
+	"github.com/portunus-gw/portunus/internal/edge/h1server"
 	"github.com/portunus-gw/portunus/internal/edge/tlsconf"
 	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/telemetry"
@@ -34,7 +36,7 @@ type listener struct {
 	// the listener and is closed when the listener is drained.
 	tls  *tlsconf.Manager
 	ln   net.Listener
-	srv  *http.Server
+	srv  server
 	done chan struct{}
 }
 
@@ -234,10 +236,24 @@ const (
 	h2MaxReadFrameSize = 16 << 10
 )
 
-// newServer builds the http.Server of a listener: the protocols it
-// speaks, its limits and its handler (the gateway, or the HTTPS redirect,
-// with HSTS on TLS listeners).
-func (ls *listenerSet) newServer(l *listener) *http.Server {
+// envHTTP1Server names the environment variable that puts plain
+// listeners back on net/http's server ("stdlib"): for A/B measurements
+// (the load harness's portunus-stdlib target) and as an escape hatch,
+// not as config.
+const envHTTP1Server = "PORTUNUS_HTTP1_SERVER"
+
+// server is what serves a listener: net/http's server for TLS (ALPN,
+// HTTP/2) and h2c, Portunus's own HTTP/1.x server for plain listeners.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// newServer builds the server of a listener: the protocols it speaks, its
+// limits and its handler (the gateway, or the HTTPS redirect, with HSTS
+// on TLS listeners).
+func (ls *listenerSet) newServer(l *listener) server {
 	lim := l.cfg.Limits
 	if lim == nil {
 		lim = &config.Limits{}
@@ -260,6 +276,20 @@ func (ls *listenerSet) newServer(l *listener) *http.Server {
 	case l.cfg.H2C:
 		// Prior knowledge only: net/http never honours "Upgrade: h2c".
 		protos.SetUnencryptedHTTP2(true)
+	}
+	if l.tls == nil && !l.cfg.H2C && os.Getenv(envHTTP1Server) != "stdlib" {
+		s := &h1server.Server{
+			Handler:           h,
+			ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+			WriteTimeout:      lim.WriteTimeout.D(),
+			IdleTimeout:       lim.IdleTimeout.D(),
+			MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+			ErrorLog:          slog.NewLogLogger(ls.log.Handler(), slog.LevelDebug),
+		}
+		if lm := ls.metrics.Listener(l.key); lm != nil {
+			s.ConnState = lm.ConnState
+		}
+		return s
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -310,9 +340,9 @@ func (ls *listenerSet) serve(l *listener) {
 	go func() {
 		defer close(done)
 		var err error
-		if useTLS {
+		if hs, ok := srv.(*http.Server); ok && useTLS {
 			// Certificates come from the manager's TLSConfig.
-			err = srv.ServeTLS(ln, "", "")
+			err = hs.ServeTLS(ln, "", "")
 		} else {
 			err = srv.Serve(ln)
 		}

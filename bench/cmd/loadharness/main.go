@@ -70,7 +70,7 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadharness", flag.ContinueOnError)
-	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: direct, nginx, portunus, portunus-stdlib (Portunus on the stdlib upstream transport)")
+	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: direct, nginx, portunus, portunus-stdlib (Portunus on net/http alone: stdlib upstream transport and server)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per target (the table shows the median)")
 	fs.IntVar(&o.conns, "c", 50, "wrk connections")
 	fs.IntVar(&o.threads, "t", 1, "wrk threads")

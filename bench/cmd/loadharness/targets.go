@@ -19,9 +19,10 @@ const (
 	targetDirect   = "direct"
 	targetNginx    = "nginx"
 	targetPortunus = "portunus"
-	// targetPortunusStdlib is the same binary with every pool on the
-	// stdlib transport instead of the h1 client: the before/after of the
-	// client in one interleaved run. Not in the default set.
+	// targetPortunusStdlib is the same binary on net/http alone: every
+	// pool on the stdlib transport instead of the h1 client, and plain
+	// listeners on net/http's server instead of h1server — the
+	// before/after of both in one interleaved run. Not in the default set.
 	targetPortunusStdlib = "portunus-stdlib"
 )
 
@@ -210,7 +211,7 @@ func startPortunus(ctx context.Context, sup *supervisor, name, bin, upstreamAddr
 	if name == targetPortunusStdlib {
 		// env execs the binary: the PID, and so the CPU and RSS
 		// accounting, are Portunus's own.
-		argv = append([]string{"env", "PORTUNUS_UPSTREAM_CLIENT=stdlib"}, argv...)
+		argv = append([]string{"env", "PORTUNUS_UPSTREAM_CLIENT=stdlib", "PORTUNUS_HTTP1_SERVER=stdlib"}, argv...)
 	}
 	c, err := sup.start(name, sup.pin.ProxyCPUs, filepath.Join(sup.dir, name+".log"), argv...)
 	if err != nil {

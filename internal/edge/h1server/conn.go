@@ -1,0 +1,578 @@
+package h1server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// conn is one client connection and its serving goroutine.
+type conn struct {
+	s          *Server
+	rwc        net.Conn
+	remoteAddr string
+	// state is the http.ConnState in the low byte and the Unix second
+	// of the change above it (read by Shutdown).
+	state atomic.Uint64
+
+	cr   connReader
+	bufr *bufio.Reader
+	// raw is rwc's syscall.RawConn for the liveness peek; nil when rwc
+	// has none (a wrapped connection).
+	raw     syscall.RawConn
+	rawDone bool
+	peek    func(fd uintptr) bool
+	peekBuf [1]byte
+	peekRes int8
+
+	hijacked atomic.Bool
+	res      response
+	parkState
+	// linger: the client may still be sending (a body the handler did
+	// not read, a request that failed to parse); closing at once could
+	// reset the connection before it reads the answer.
+	linger bool
+}
+
+// lingerTime and lingerBytes bound how long and how much a closing
+// connection keeps reading so its last answer is not lost to a reset.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// lingerClose half-closes the connection and reads what the client still
+// sends until it closes its side, within bounds.
+func (c *conn) lingerClose() {
+	cw, ok := c.rwc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.rwc, lingerBytes)
+}
+
+var bufrPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{s: s, rwc: rwc}
+	c.cr.c = c
+	c.cr.cond.L = &c.cr.mu
+	c.cr.remain = -1
+	c.peek = c.peekFD
+	c.res.c = c
+	return c
+}
+
+func (c *conn) setState(st http.ConnState) {
+	switch st {
+	case http.StateHijacked, http.StateClosed:
+		c.s.trackConn(c, false)
+	}
+	c.state.Store(uint64(time.Now().Unix())<<8 | uint64(st))
+	if f := c.s.ConnState; f != nil {
+		f(c.rwc, st)
+	}
+}
+
+func (c *conn) getState() (http.ConnState, int64) {
+	v := c.state.Load()
+	return http.ConnState(v & 0xff), int64(v >> 8)
+}
+
+// maxPostHandlerRead is how much of a request body the handler left
+// unread the server reads to keep the connection (net/http's value).
+const maxPostHandlerRead = 256 << 10
+
+// discardTimeout bounds reading that leftover body.
+const discardTimeout = 5 * time.Second
+
+func (c *conn) serve() {
+	// On this goroutine, not the accept loop's: a PROXY protocol
+	// connection reads its header to know its remote address.
+	c.remoteAddr = c.rwc.RemoteAddr().String()
+	c.bufr = bufrPool.Get().(*bufio.Reader)
+	c.bufr.Reset(&c.cr)
+	c.loop(true)
+}
+
+// resume serves a parked connection again: its next request has begun
+// to arrive (or the client closed it).
+func (c *conn) resume() {
+	c.bufr = bufrPool.Get().(*bufio.Reader)
+	c.bufr.Reset(&c.cr)
+	c.loop(false)
+}
+
+// closeParked ends a parked connection (idle timeout, shutdown): it has
+// no goroutine to do it.
+func (c *conn) closeParked() {
+	_ = c.rwc.Close()
+	c.setState(http.StateClosed)
+}
+
+// loop serves requests until the connection closes, is hijacked, or is
+// parked while it idles.
+func (c *conn) loop(first bool) {
+	parked := false
+	defer func() {
+		if parked {
+			return // the idle poller owns the connection now
+		}
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			c.s.logf("h1server: panic serving %s: %v\n%s", c.remoteAddr, v, debug.Stack())
+		}
+		if x := c.res.ctx; x != nil {
+			x.cancel() // after a panic; a no-op otherwise
+		}
+		if c.hijacked.Load() {
+			return
+		}
+		if c.linger {
+			c.lingerClose()
+		}
+		_ = c.rwc.Close()
+		if b := c.res.body; b != nil {
+			b.tearDown() // a late read must not reach a pooled reader
+		}
+		if c.bufr != nil {
+			c.bufr.Reset(nil)
+			bufrPool.Put(c.bufr)
+			c.bufr = nil
+		}
+		c.setState(http.StateClosed)
+	}()
+
+	for {
+		switch c.awaitRequest(first) {
+		case awaitClose:
+			return
+		case awaitParked:
+			parked = true
+			return
+		}
+		first = false
+		req, err := c.readRequest()
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.setState(http.StateActive)
+		keep := c.serveOne(req)
+		if !keep || c.s.inShutdown.Load() {
+			return
+		}
+		c.setState(http.StateIdle)
+		if c.s.inShutdown.Load() {
+			return
+		}
+	}
+}
+
+// What awaitRequest found.
+const (
+	awaitReady  = iota // a request has begun: read it
+	awaitClose         // close quietly
+	awaitParked        // idle: the connection went to the idle poller
+)
+
+// awaitRequest waits for the first byte of the next request under the
+// idle timeout (the header timeout on a new connection), then bounds
+// the rest of the head by the header timeout. A connection idle for
+// hotWait is parked: no goroutine and no buffer while it waits.
+func (c *conn) awaitRequest(first bool) int {
+	idle := c.s.IdleTimeout
+	if first || idle <= 0 {
+		idle = c.s.ReadHeaderTimeout
+	}
+	if c.bufr.Buffered() == 0 {
+		start := time.Now()
+		// A busy client sends its next request within hotWait; one that
+		// does not is idle, and waits without its read buffer.
+		hot := hotWait
+		if idle > 0 && idle < hot {
+			hot = idle
+		}
+		_ = c.rwc.SetReadDeadline(start.Add(hot))
+		if _, err := c.bufr.Peek(1); err != nil {
+			if !isTimeout(err) || hot == idle {
+				return awaitClose
+			}
+			var until time.Time
+			if idle > 0 {
+				until = start.Add(idle)
+			}
+			if c.park(until) {
+				return awaitParked
+			}
+			if !c.waitIdle(until) {
+				return awaitClose
+			}
+		}
+	}
+	// The head is bounded from its first byte; when it is already
+	// complete in the buffer no further read can need the bound.
+	if !headComplete(c.bufr) {
+		if d := c.s.ReadHeaderTimeout; d > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+		} else {
+			_ = c.rwc.SetReadDeadline(time.Time{}) // the idle bound ends here
+		}
+	}
+	return awaitReady
+}
+
+// hotWait is how long a connection keeps its read buffer while it waits
+// for the next request.
+const hotWait = 2 * time.Second
+
+// waitIdle waits for the next request's first byte without holding a
+// read buffer (4 KiB per idle connection), until the deadline. It
+// reports false when the connection should close.
+func (c *conn) waitIdle(until time.Time) bool {
+	c.rawOnce()
+	if c.raw == nil {
+		_ = c.rwc.SetReadDeadline(until)
+		_, err := c.bufr.Peek(1)
+		return err == nil
+	}
+	c.bufr.Reset(nil)
+	bufrPool.Put(c.bufr)
+	c.bufr = nil
+	_ = c.rwc.SetReadDeadline(until)
+	err := c.raw.Read(c.readable)
+	c.bufr = bufrPool.Get().(*bufio.Reader)
+	c.bufr.Reset(&c.cr)
+	if err != nil {
+		return false
+	}
+	_, err = c.bufr.Peek(1)
+	return err == nil
+}
+
+// readable is the RawConn callback of waitIdle: done (true) when bytes
+// or the end of the stream are waiting, wait for the poller (false) when
+// nothing is.
+func (c *conn) readable(fd uintptr) bool {
+	_, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err != syscall.EAGAIN && err != syscall.EINTR
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// absoluteForm reports whether the request line in the buffer has an
+// absolute-form target (http://host/path), by its first byte.
+func absoluteForm(b *bufio.Reader) bool {
+	p, _ := b.Peek(b.Buffered())
+	sp := bytes.IndexByte(p, ' ')
+	if sp < 0 || sp+1 >= len(p) {
+		return false
+	}
+	if string(p[:sp]) == http.MethodConnect {
+		return false // authority-form
+	}
+	return p[sp+1] != '/' && p[sp+1] != '*'
+}
+
+// hasHostField reports whether the head at the start of raw has a Host
+// field (RFC 9112 §3.2: an HTTP/1.1 request without one is answered
+// 400, whatever its target says).
+func hasHostField(raw []byte) bool {
+	head := unsafeString(raw)
+	if end := strings.Index(head, "\r\n\r\n"); end >= 0 {
+		head = head[:end+2]
+	}
+	_, rest, _ := strings.Cut(head, "\n")
+	for rest != "" {
+		var field string
+		field, rest, _ = strings.Cut(rest, "\n")
+		if len(field) >= 5 && strings.EqualFold(field[:5], "host:") {
+			return true
+		}
+	}
+	return false
+}
+
+// headComplete reports whether the buffer holds a whole request head.
+func headComplete(b *bufio.Reader) bool {
+	p, _ := b.Peek(b.Buffered())
+	return strings.Contains(unsafeString(p), "\r\n\r\n")
+}
+
+// statusError is an error answered before any handler runs.
+type statusError struct {
+	status int
+	detail string
+}
+
+func (e statusError) Error() string { return e.detail }
+
+var (
+	errTooLarge   = statusError{http.StatusRequestHeaderFieldsTooLarge, "the request head is too large"}
+	errNoHost     = statusError{http.StatusBadRequest, "missing required Host header"}
+	errBadHost    = statusError{http.StatusBadRequest, "malformed Host header"}
+	errBadName    = statusError{http.StatusBadRequest, "invalid header name"}
+	errBadValue   = statusError{http.StatusBadRequest, "invalid header value"}
+	errVersion    = statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+	errExpect     = statusError{http.StatusExpectationFailed, "unsupported Expect"}
+	errTransferEn = statusError{http.StatusNotImplemented, "unsupported transfer encoding"}
+)
+
+func (c *conn) readRequest() (*http.Request, error) {
+	c.res.expectContinue = false
+	c.cr.setLimit(c.s.maxHeaderBytes())
+	// RFC 9112 §2.2: empty lines before a request line are ignored
+	// (some clients send one after a POST body).
+	for i := 0; i < 4 && c.bufr.Buffered() > 0; i++ {
+		if b, _ := c.bufr.Peek(1); b[0] != '\r' && b[0] != '\n' {
+			break
+		}
+		_, _ = c.bufr.Discard(1)
+	}
+	abs := absoluteForm(c.bufr)
+	if abs {
+		// Keep the head's bytes: ReadRequest drops the Host field of
+		// an absolute-form request, and its absence must be seen.
+		p, _ := c.bufr.Peek(c.bufr.Buffered())
+		c.cr.mu.Lock()
+		c.cr.tee = append([]byte(nil), p...)
+		c.cr.mu.Unlock()
+	}
+	req, err := http.ReadRequest(c.bufr)
+	absNoHost := false
+	if abs {
+		c.cr.mu.Lock()
+		absNoHost = !hasHostField(c.cr.tee)
+		c.cr.tee = nil
+		c.cr.mu.Unlock()
+	}
+	if err != nil {
+		if c.cr.hitLimit() {
+			return nil, errTooLarge
+		}
+		if msg := err.Error(); strings.Contains(msg, "unsupported transfer encoding") || strings.Contains(msg, "too many transfer encodings") {
+			return nil, errTransferEn
+		}
+		return nil, err
+	}
+	c.cr.setLimit(-1)
+	if req.ProtoMajor != 1 {
+		return nil, errVersion
+	}
+	if req.ProtoMinor >= 1 && req.Method != http.MethodConnect && (req.Host == "" || absNoHost) {
+		return nil, errNoHost
+	}
+	if req.Host != "" && !httpguts.ValidHostHeader(req.Host) {
+		return nil, errBadHost
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, errBadName
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, errBadValue
+			}
+		}
+	}
+	if e := req.Header["Expect"]; len(e) > 0 {
+		if req.ProtoMinor == 0 {
+			// HTTP/1.0 has no Expect; ignore it as net/http does.
+		} else if len(e) == 1 && strings.EqualFold(e[0], "100-continue") {
+			delete(req.Header, "Expect")
+			if req.ContentLength != 0 {
+				c.res.expectContinue = true
+			}
+		} else {
+			return nil, errExpect
+		}
+	}
+	req.RemoteAddr = c.remoteAddr
+	if d := c.s.WriteTimeout; d > 0 {
+		_ = c.rwc.SetWriteDeadline(time.Now().Add(d))
+	}
+	return req, nil
+}
+
+// fail answers a request that could not be read, when an answer makes
+// sense, and the connection closes.
+func (c *conn) fail(err error) {
+	var se statusError
+	switch {
+	case errors.As(err, &se):
+	case isQuietReadError(err):
+		return
+	default:
+		se = statusError{http.StatusBadRequest, "malformed request: " + err.Error()}
+	}
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.rwc.Write(renderError(se))
+	c.linger = true
+}
+
+// isQuietReadError: the peer went away or was too slow; nothing to say.
+func isQuietReadError(err error) bool {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+// serveOne runs the handler for req and finishes its response; it
+// reports whether the connection can serve another request.
+func (c *conn) serveOne(req *http.Request) (keep bool) {
+	w := &c.res
+	w.reset(req)
+	ctx := &reqCtx{c: c, checked: time.Now()}
+	w.ctx = ctx
+	req = req.WithContext(ctx)
+	w.req = req
+	if req.Body != http.NoBody && req.Body != nil {
+		w.body = &bodyReader{rc: req.Body, w: w}
+		req.Body = w.body
+		// The head's deadline must not cut the body short; the
+		// handler bounds body reads itself.
+		_ = c.rwc.SetReadDeadline(time.Time{})
+	} else {
+		ctx.bodyDone = true
+	}
+	c.cr.mu.Lock()
+	c.cr.ctx = ctx
+	c.cr.mu.Unlock()
+
+	c.s.Handler.ServeHTTP(w, req)
+
+	c.cr.mu.Lock()
+	c.cr.ctx = nil
+	c.cr.mu.Unlock()
+
+	if c.hijacked.Load() {
+		ctx.cancel()
+		return false
+	}
+	w.finish()
+	ctx.cancel()
+	c.cr.abortPendingRead()
+	if w.wdlSet && c.s.WriteTimeout <= 0 {
+		_ = c.rwc.SetWriteDeadline(time.Time{})
+	}
+	unread := w.body != nil && !w.body.ended()
+	if w.closeAfter || req.Close {
+		c.linger = unread
+		return false
+	}
+	if unread && !w.discardBody() {
+		c.linger = true
+		return false
+	}
+	// Nothing of this request stays with the connection while it
+	// waits for the next one.
+	w.req, w.ctx, w.body, w.header, w.connection, w.trailer = nil, nil, nil, nil, nil, nil
+	return true
+}
+
+// renderError is the raw answer to a request that never reached the
+// handler: problem+json, Connection: close.
+func renderError(se statusError) []byte {
+	code := "bad-request"
+	title := http.StatusText(se.status)
+	switch se.status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		code = "headers-too-large"
+	case http.StatusHTTPVersionNotSupported:
+		code = "version-not-supported"
+	case http.StatusExpectationFailed:
+		code = "expectation-failed"
+	case http.StatusNotImplemented:
+		code = "not-implemented"
+	}
+	body := `{"type":"urn:portunus:problem:` + code + `","title":` + jsonString(title) +
+		`,"status":` + itoa(se.status) + `,"detail":` + jsonString(se.detail) + "}\n"
+	return []byte("HTTP/1.1 " + itoa(se.status) + " " + title + "\r\n" +
+		"Content-Type: application/problem+json\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n" +
+		"Connection: close\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body)
+}
+
+func jsonString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch == '"' || ch == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(ch)
+		case ch < 0x20 || ch >= 0x7f || ch == '<' || ch == '>' || ch == '&':
+			const hex = "0123456789abcdef"
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[ch>>4])
+			b.WriteByte(hex[ch&0xf])
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// alive reports, with one non-blocking MSG_PEEK, whether the client is
+// still connected: false on EOF or a reset. ok is false when the
+// connection offers no raw access (or its read deadline has passed),
+// and the caller must watch it with a background read instead.
+func (c *conn) alive() (alive, ok bool) {
+	c.rawOnce()
+	if c.raw == nil {
+		return true, false
+	}
+	c.peekRes = 0
+	if err := c.raw.Read(c.peek); err != nil {
+		return true, false
+	}
+	return c.peekRes >= 0, true
+}
+
+// rawOnce looks up rwc's RawConn once (SyscallConn allocates).
+func (c *conn) rawOnce() {
+	if c.rawDone {
+		return
+	}
+	c.rawDone = true
+	if sc, is := c.rwc.(syscall.Conn); is {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.raw = rc
+		}
+	}
+}
+
+// peekFD is the RawConn callback of alive; it never waits.
+func (c *conn) peekFD(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		c.peekRes = 1 // nothing to read: still there
+	case err != nil || n == 0:
+		c.peekRes = -1 // reset, or the orderly end of the stream
+	default:
+		c.peekRes = 1 // bytes waiting (a pipelined request)
+	}
+	return true
+}
