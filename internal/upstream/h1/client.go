@@ -174,8 +174,9 @@ func (c *Client) send(req *http.Request, until time.Time, poll bool) (*http.Resp
 	}
 	hp := c.hostPool(req.URL.Host)
 	ctx := req.Context()
+	replay := replayable(req)
 	for attempt := 0; ; attempt++ {
-		cn, now, err := hp.get(ctx, until)
+		cn, now, err := hp.get(ctx, until, replay && attempt == 0)
 		if err != nil {
 			closeBody(req)
 			return nil, err
@@ -189,7 +190,7 @@ func (c *Client) send(req *http.Request, until time.Time, poll bool) (*http.Resp
 		// upstream cannot have acted on the request: it has no body and
 		// an idempotent method.
 		var se *staleError
-		if errors.As(err, &se) && attempt < maxStaleRedials && replayable(req) && ctx.Err() == nil {
+		if errors.As(err, &se) && attempt < maxStaleRedials && replay && ctx.Err() == nil {
 			continue
 		}
 		if se != nil {

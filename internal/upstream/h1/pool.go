@@ -45,7 +45,14 @@ func newHostPool(c *Client, host string) *hostPool {
 // pooled one that is still open, or a new one. With MaxConnsPerHost
 // reached it waits for a connection to be released, for ctx, or until
 // until (non-zero), failing with ErrDeadline then.
-func (hp *hostPool) get(ctx context.Context, until time.Time) (*conn, time.Time, error) {
+//
+// replay says the request can be sent again on a new connection if this
+// one turns out closed (no body, idempotent method): a connection such a
+// request takes that was released less than probeAfter ago skips the
+// liveness probe (one system call per request on a busy pool); one the
+// upstream closed meanwhile fails before any answer byte and the
+// request is sent again. Requests that cannot be replayed always probe.
+func (hp *hostPool) get(ctx context.Context, until time.Time, replay bool) (*conn, time.Time, error) {
 	for {
 		hp.mu.Lock()
 		if n := len(hp.idle); n > 0 {
@@ -57,7 +64,8 @@ func (hp *hostPool) get(ctx context.Context, until time.Time) (*conn, time.Time,
 			// The read deadline left from the last request may have
 			// passed while the connection idled; the liveness probe
 			// would take that for a dead connection.
-			if !cn.expired(now) && cn.cr.arm(now) == nil && cn.alive() {
+			probe := !replay || now.Sub(cn.idleAt) >= probeAfter
+			if !cn.expired(now) && cn.cr.arm(now) == nil && (!probe || cn.alive()) {
 				cn.lend()
 				return cn, now, nil
 			}
@@ -137,6 +145,11 @@ func (hp *hostPool) dial(ctx context.Context, until time.Time) (*conn, time.Time
 	cn.lend()
 	return cn, time.Now(), nil
 }
+
+// probeAfter is how long a connection may idle in the pool before even a
+// replayable request probes it. Upstreams close idle connections after
+// seconds (5 s is a common default), not within this.
+const probeAfter = 500 * time.Millisecond
 
 // put returns a healthy connection after a request: to a waiter, or to
 // the idle stack.
