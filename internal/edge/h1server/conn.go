@@ -102,18 +102,12 @@ func (c *conn) serve() {
 	// On this goroutine, not the accept loop's: a PROXY protocol
 	// connection reads its header to know its remote address.
 	c.remoteAddr = c.rwc.RemoteAddr().String()
-	c.bufr = bufrPool.Get().(*bufio.Reader)
-	c.bufr.Reset(&c.cr)
 	c.loop(true)
 }
 
 // resume serves a parked connection again: its next request has begun
 // to arrive (or the client closed it).
-func (c *conn) resume() {
-	c.bufr = bufrPool.Get().(*bufio.Reader)
-	c.bufr.Reset(&c.cr)
-	c.loop(false)
-}
+func (c *conn) resume() { c.loop(false) }
 
 // closeParked ends a parked connection (idle timeout, shutdown): it has
 // no goroutine to do it.
@@ -192,6 +186,10 @@ const (
 // the rest of the head by the header timeout. A connection idle for
 // hotWait is parked: no goroutine and no buffer while it waits.
 func (c *conn) awaitRequest(first bool) int {
+	if c.bufr == nil {
+		c.bufr = bufrPool.Get().(*bufio.Reader)
+		c.bufr.Reset(&c.cr)
+	}
 	idle := c.s.IdleTimeout
 	if first || idle <= 0 {
 		idle = c.s.ReadHeaderTimeout
@@ -446,6 +444,14 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 	w.ctx = ctx
 	req = req.WithContext(ctx)
 	w.req = req
+	if (req.Body == http.NoBody || req.Body == nil) && c.bufr.Buffered() == 0 {
+		// Nothing more to read until the next request: the read
+		// buffer goes back to the pool while the handler runs (most of
+		// a busy connection's life is spent waiting for the upstream).
+		c.bufr.Reset(nil)
+		bufrPool.Put(c.bufr)
+		c.bufr = nil
+	}
 	if req.Body != http.NoBody && req.Body != nil {
 		w.body = &bodyReader{rc: req.Body, w: w}
 		req.Body = w.body

@@ -442,7 +442,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.bw = nil
 	}
 	c.setState(http.StateHijacked)
-	return c.rwc, bufio.NewReadWriter(c.bufr, bufio.NewWriter(c.rwc)), nil
+	br := c.bufr
+	if br == nil {
+		br = bufio.NewReader(&c.cr)
+	}
+	return c.rwc, bufio.NewReadWriter(br, bufio.NewWriter(c.rwc)), nil
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
