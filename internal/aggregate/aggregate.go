@@ -315,10 +315,10 @@ func (p *Plan) call(ctx context.Context, at time.Time, r *http.Request, s *pipel
 		}
 		b.Pool.CountRetry(upstream.RetryReason(cond))
 		if resp != nil {
-			discard(resp)
+			upstream.DiscardAnswer(resp)
 			err = fmt.Errorf("answered %d", status)
 		}
-		if cause := sleepCtx(ctx, wait); cause != nil {
+		if cause := upstream.SleepCtx(ctx, wait); cause != nil {
 			b.Pool.Report(next, upstream.OutcomeIgnored, 0)
 			return fail(fmt.Errorf("%v; no retry: %v", err, cause))
 		}
@@ -424,30 +424,6 @@ func (p *Plan) decodeAnswer(resp *http.Response, b *Backend, res result, fail fu
 	}
 	res.value = selectFields(v, b.Fields)
 	return res
-}
-
-// discardDrainMax bounds how much of a discarded answer's body is read so
-// its connection can carry the next call; larger bodies are closed.
-const discardDrainMax = 4 << 10
-
-// discard drops an answer that a retry replaces.
-func discard(resp *http.Response) {
-	if resp.ContentLength >= 0 && resp.ContentLength <= discardDrainMax {
-		_, _ = io.CopyN(io.Discard, resp.Body, discardDrainMax)
-	}
-	resp.Body.Close()
-}
-
-// sleepCtx waits d, or until ctx ends (returning its cause).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 func trimURLError(err error) error {

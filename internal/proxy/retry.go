@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -11,10 +10,6 @@ import (
 	"github.com/portunus-gw/portunus/internal/tracing"
 	"github.com/portunus-gw/portunus/internal/upstream"
 )
-
-// discardDrainMax bounds how much of a discarded answer's body is read
-// so its connection can be reused; larger bodies are closed.
-const discardDrainMax = 4 << 10
 
 // backoff is the wait before retry n (1-based), jittered
 // (upstream.RetryBackoff, shared with the aggregate action).
@@ -119,10 +114,10 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		}
 		h.pool.CountRetry(retryReason(cond))
 		if res != nil {
-			discard(res)
+			upstream.DiscardAnswer(res)
 			res = nil
 		}
-		if err = sleepCtx(ctx, wait); err != nil {
+		if err = upstream.SleepCtx(ctx, wait); err != nil {
 			h.finish(w, r, s, ctx, call, body, tm, out, nil, err)
 			return
 		}
@@ -162,28 +157,6 @@ func (h *handler) retry(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		defer span.End()
 		h.finish(w, r, s, ctx, call, body, tm, out, res, err)
 		return
-	}
-}
-
-// discard drops an answer that will not reach the client. A small body
-// is read to its end so the connection can carry the next request; a
-// large one is cut.
-func discard(res *http.Response) {
-	if res.ContentLength >= 0 && res.ContentLength <= discardDrainMax {
-		_, _ = io.CopyN(io.Discard, res.Body, discardDrainMax)
-	}
-	res.Body.Close()
-}
-
-// sleepCtx waits d, or until ctx ends (returning its cause).
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
 	}
 }
 

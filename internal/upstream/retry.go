@@ -5,10 +5,13 @@ package upstream
 // aggregate action's backend calls (internal/aggregate).
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -67,4 +70,31 @@ func RetryReason(c RetryCondition) string {
 		return "timeout"
 	}
 	return "status"
+}
+
+// discardDrainMax bounds how much of a discarded answer's body is read so
+// its connection can carry the next request; larger bodies are cut.
+const discardDrainMax = 4 << 10
+
+// DiscardAnswer drops an answer a retry replaces (or that will not reach
+// the client): a small body is read to its end so the connection can be
+// reused, a large one is closed.
+func DiscardAnswer(res *http.Response) {
+	if res.ContentLength >= 0 && res.ContentLength <= discardDrainMax {
+		_, _ = io.CopyN(io.Discard, res.Body, discardDrainMax)
+	}
+	res.Body.Close()
+}
+
+// SleepCtx waits d (a retry's backoff), or until ctx ends, returning its
+// cause then.
+func SleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
