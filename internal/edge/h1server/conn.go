@@ -415,12 +415,21 @@ func (c *conn) fail(err error) {
 	case isQuietReadError(err):
 		return
 	default:
-		se = statusError{http.StatusBadRequest, "malformed request: " + err.Error()}
+		// The parser's message may quote the request: bounded, so a
+		// bad head is not echoed back whole.
+		msg := err.Error()
+		if len(msg) > maxDetail {
+			msg = msg[:maxDetail] + "…"
+		}
+		se = statusError{http.StatusBadRequest, "malformed request: " + msg}
 	}
 	_ = c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.rwc.Write(renderError(se))
 	c.linger = true
 }
+
+// maxDetail bounds the parser message quoted in a 400's detail.
+const maxDetail = 200
 
 // isQuietReadError: the peer went away or was too slow; nothing to say.
 func isQuietReadError(err error) bool {
