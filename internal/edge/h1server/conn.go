@@ -37,7 +37,12 @@ type conn struct {
 	peekRes int8
 
 	hijacked atomic.Bool
-	res      response
+	// res is the current request's response, new for each request so
+	// that a handler's goroutine writing after it returned can never
+	// reach the next request's answer.
+	res *response
+	// expect: the request being read asked for 100-continue.
+	expect bool
 	parkState
 	// linger: the client may still be sending (a body the handler did
 	// not read, a request that failed to parse); closing at once could
@@ -71,7 +76,6 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	c.cr.cond.L = &c.cr.mu
 	c.cr.remain = -1
 	c.peek = c.peekFD
-	c.res.c = c
 	return c
 }
 
@@ -127,8 +131,9 @@ func (c *conn) loop(first bool) {
 		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			c.s.logf("h1server: panic serving %s: %v\n%s", c.remoteAddr, v, debug.Stack())
 		}
-		if x := c.res.ctx; x != nil {
-			x.cancel() // after a panic; a no-op otherwise
+		w := c.res
+		if w != nil && w.ctx != nil {
+			w.ctx.cancel() // after a panic; a no-op otherwise
 		}
 		if c.hijacked.Load() {
 			return
@@ -137,7 +142,8 @@ func (c *conn) loop(first bool) {
 			c.lingerClose()
 		}
 		_ = c.rwc.Close()
-		if b := c.res.body; b != nil {
+		if w != nil && w.body != nil {
+			b := w.body
 			b.tearDown() // a late read must not reach a pooled reader
 		}
 		if c.bufr != nil {
@@ -331,7 +337,7 @@ var (
 )
 
 func (c *conn) readRequest() (*http.Request, error) {
-	c.res.expectContinue = false
+	c.expect = false
 	c.cr.setLimit(c.s.maxHeaderBytes())
 	// RFC 9112 §2.2: empty lines before a request line are ignored
 	// (some clients send one after a POST body).
@@ -393,7 +399,7 @@ func (c *conn) readRequest() (*http.Request, error) {
 		} else if len(e) == 1 && strings.EqualFold(e[0], "100-continue") {
 			delete(req.Header, "Expect")
 			if req.ContentLength != 0 {
-				c.res.expectContinue = true
+				c.expect = true
 			}
 		} else {
 			return nil, errExpect
@@ -447,8 +453,8 @@ func isQuietReadError(err error) bool {
 // serveOne runs the handler for req and finishes its response; it
 // reports whether the connection can serve another request.
 func (c *conn) serveOne(req *http.Request) (keep bool) {
-	w := &c.res
-	w.reset(req)
+	w := &response{c: c, req: req, header: make(http.Header, 8), declared: -1, expectContinue: c.expect}
+	c.res = w
 	ctx := &reqCtx{c: c, checked: time.Now()}
 	w.ctx = ctx
 	req = req.WithContext(ctx)
@@ -501,7 +507,7 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 	}
 	// Nothing of this request stays with the connection while it
 	// waits for the next one.
-	w.req, w.ctx, w.body, w.header, w.connection, w.trailer = nil, nil, nil, nil, nil, nil
+	c.res = nil
 	return true
 }
 

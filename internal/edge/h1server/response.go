@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -53,16 +54,13 @@ type response struct {
 	bw  *bufio.Writer
 	pre *[]byte
 
+	finished bool // the handler returned and the answer is complete
+
 	// contMu orders the 100 Continue (sent from whatever goroutine
 	// reads the body) against the head.
 	contMu         sync.Mutex
 	expectContinue bool
 	wroteContinue  bool
-}
-
-func (w *response) reset(req *http.Request) {
-	expect := w.expectContinue
-	*w = response{c: w.c, req: req, header: make(http.Header, 8), declared: -1, expectContinue: expect}
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -242,7 +240,13 @@ func (w *response) preLen() int {
 	return len(*w.pre)
 }
 
+// errFinished is what a write after the handler returned gets.
+var errFinished = errors.New("h1server: write after the handler returned")
+
 func (w *response) Write(p []byte) (int, error) {
+	if w.finished {
+		return 0, errFinished
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -313,6 +317,9 @@ func (w *response) Flush() { _ = w.FlushError() }
 
 // FlushError is Flush reporting a failed write (http.ResponseController).
 func (w *response) FlushError() error {
+	if w.finished {
+		return errFinished
+	}
 	if w.c.hijacked.Load() {
 		return http.ErrHijacked
 	}
@@ -335,6 +342,7 @@ func (w *response) FlushError() error {
 
 // finish completes the answer after the handler returned.
 func (w *response) finish() {
+	defer func() { w.finished = true }()
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
