@@ -83,15 +83,26 @@ func (rt *Runtime) serveQuotas(w http.ResponseWriter, r *http.Request) {
 			got, err = quota.Remaining(r.Context(), st, rc.Name, rc.Quotas, sub, now)
 		}
 		if err != nil {
-			w.Header().Set("Retry-After", "1")
-			problem.Write(w, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: "quota store unavailable"})
+			storeUnavailable(w, r, "quota")
 			return
 		}
 		out.Quotas = append(out.Quotas, got...)
 	}
 	if !found {
-		problem.Write(w, r, problem.Problem{Code: problem.NotFound, Detail: "no route named " + route})
+		noRouteNamed(w, r, route)
 		return
 	}
 	admin.WriteJSON(w, http.StatusOK, out)
+}
+
+// storeUnavailable answers 503 with Retry-After when the store behind an
+// admin reading (quotas, rate-limit usage) cannot be reached.
+func storeUnavailable(w http.ResponseWriter, r *http.Request, what string) {
+	w.Header().Set("Retry-After", "1")
+	problem.Write(w, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: what + " store unavailable"})
+}
+
+// noRouteNamed answers 404 for a route= the config does not have.
+func noRouteNamed(w http.ResponseWriter, r *http.Request, route string) {
+	problem.Write(w, r, problem.Problem{Code: problem.NotFound, Detail: "no route named " + route})
 }

@@ -48,8 +48,7 @@ func (rt *Runtime) serveRateLimits(w http.ResponseWriter, r *http.Request) {
 	found := route == ""
 	st := rt.Store()
 	if st == nil {
-		w.Header().Set("Retry-After", "1")
-		problem.Write(w, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: "rate limit store unavailable"})
+		storeUnavailable(w, r, "rate limit")
 		return
 	}
 	now := time.Now()
@@ -75,14 +74,13 @@ func (rt *Runtime) serveRateLimits(w http.ResponseWriter, r *http.Request) {
 			got, err = ratelimit.ConsumerUsage(r.Context(), st, rc.Name, consumer, rc.RateLimits, false, now)
 		}
 		if err != nil {
-			w.Header().Set("Retry-After", "1")
-			problem.Write(w, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: "rate limit store unavailable"})
+			storeUnavailable(w, r, "rate limit")
 			return
 		}
 		out.RateLimits = append(out.RateLimits, got...)
 	}
 	if !found {
-		problem.Write(w, r, problem.Problem{Code: problem.NotFound, Detail: "no route named " + route})
+		noRouteNamed(w, r, route)
 		return
 	}
 	admin.WriteJSON(w, http.StatusOK, out)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -123,22 +122,5 @@ func (r *Redis) Peek(ctx context.Context, key string, l Limit) (Decision, error)
 	if err != nil {
 		return Decision{}, err
 	}
-	intervalUS := p.interval / int64(time.Microsecond)
-	if intervalUS < 1 {
-		intervalUS = 1
-	}
-	res, err := peekScript.Run(ctx, r.client, []string{r.prefix + key}, intervalUS, p.burst).Int64Slice()
-	if err != nil {
-		return Decision{}, fmt.Errorf("store: redis peek: %w", err)
-	}
-	if len(res) != 4 {
-		return Decision{}, fmt.Errorf("store: redis peek: unexpected reply of %d values", len(res))
-	}
-	return Decision{
-		Allowed:    res[0] == 1,
-		Limit:      int(p.burst),
-		Remaining:  int(res[1]),
-		RetryAfter: time.Duration(res[2]) * time.Microsecond,
-		ResetAfter: time.Duration(res[3]) * time.Microsecond,
-	}, nil
+	return r.runGCRA(ctx, peekScript, "peek", key, p)
 }

@@ -217,16 +217,27 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, n int) (Decision
 	if err != nil {
 		return Decision{}, err
 	}
+	return r.runGCRA(ctx, gcraScript, "allow", key, p, n)
+}
+
+// runGCRA runs a GCRA script (the decision, or the read-only peek) on key
+// and reads its four-value reply: allowed, remaining, retry-after and
+// reset-after in microseconds. n is passed when the script takes it.
+func (r *Redis) runGCRA(ctx context.Context, script *redis.Script, op, key string, p gcraParams, n ...int) (Decision, error) {
 	intervalUS := p.interval / int64(time.Microsecond)
 	if intervalUS < 1 {
 		intervalUS = 1
 	}
-	res, err := gcraScript.Run(ctx, r.client, []string{r.prefix + key}, intervalUS, p.burst, n).Int64Slice()
+	args := append(make([]any, 0, 3), intervalUS, p.burst)
+	for _, v := range n {
+		args = append(args, v)
+	}
+	res, err := script.Run(ctx, r.client, []string{r.prefix + key}, args...).Int64Slice()
 	if err != nil {
-		return Decision{}, fmt.Errorf("store: redis allow: %w", err)
+		return Decision{}, fmt.Errorf("store: redis %s: %w", op, err)
 	}
 	if len(res) != 4 {
-		return Decision{}, fmt.Errorf("store: redis allow: unexpected reply of %d values", len(res))
+		return Decision{}, fmt.Errorf("store: redis %s: unexpected reply of %d values", op, len(res))
 	}
 	return Decision{
 		Allowed:    res[0] == 1,

@@ -35,6 +35,7 @@ import (
 
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/policy/override"
 	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/store"
 )
@@ -90,9 +91,9 @@ type compiled struct {
 }
 
 type limiter struct {
-	quotas     []compiled            // the route's
-	consumers  map[string][]compiled // overrides by consumer name
-	dyn        *dynamicSets          // runtime consumers' overrides; nil = none
+	quotas     []compiled                                // the route's
+	consumers  map[string][]compiled                     // overrides by consumer name
+	dyn        *override.Cache[config.Quota, []compiled] // runtime consumers' own quotas; nil = none
 	st         store.Store
 	failClosed bool
 	now        func() time.Time
@@ -131,7 +132,11 @@ func New(o Options) (pipeline.Middleware, error) {
 		l.consumers[name] = c
 	}
 	if o.Lookup != nil {
-		l.dyn = &dynamicSets{route: o.Route, lookup: o.Lookup}
+		route := o.Route
+		l.dyn = &override.Cache[config.Quota, []compiled]{
+			Lookup:  o.Lookup,
+			Compile: func(consumer string, qs []config.Quota) ([]compiled, error) { return compile(route, consumer, qs) },
+		}
 	}
 	return l.middleware, nil
 }
@@ -145,7 +150,9 @@ func (l *limiter) set(consumer string) []compiled {
 		return qs
 	}
 	if l.dyn != nil {
-		return l.dyn.get(consumer, l.quotas)
+		if qs, ok := l.dyn.Get(consumer); ok {
+			return qs
+		}
 	}
 	return l.quotas
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/policy/override"
 	"github.com/portunus-gw/portunus/internal/problem"
 	"github.com/portunus-gw/portunus/internal/store"
 )
@@ -34,8 +36,8 @@ const (
 // limiter is one route's compiled rate limits.
 type limiter struct {
 	base       *limitSet
-	consumers  map[string]*limitSet // overrides by consumer name
-	dyn        *dynamicSets         // runtime consumers' overrides; nil = none
+	consumers  map[string]*limitSet                         // overrides by consumer name
+	dyn        *override.Cache[config.RateLimit, *limitSet] // runtime consumers' own limits; nil = none
 	store      store.Store
 	failClosed bool
 	now        func() time.Time // never nil: Options.Now or time.Now
@@ -57,14 +59,14 @@ type decision struct {
 // and reports whether the request may go on.
 func (l *limiter) serve(w http.ResponseWriter, r *http.Request, s *pipeline.State) bool {
 	set := l.base
-	if s.Consumer != "" && l.consumers != nil {
+	if s.Consumer != "" {
 		if cs, ok := l.consumers[s.Consumer]; ok {
 			set = cs
 		} else if l.dyn != nil {
-			set = l.dyn.get(s.Consumer, set)
+			if ds, ok := l.dyn.Get(s.Consumer); ok {
+				set = ds
+			}
 		}
-	} else if s.Consumer != "" && l.dyn != nil {
-		set = l.dyn.get(s.Consumer, set)
 	}
 	var inline [inlineLimits]decision
 	decs := inline[:0]

@@ -14,6 +14,7 @@ import (
 
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/pipeline"
+	"github.com/portunus-gw/portunus/internal/policy/override"
 	"github.com/portunus-gw/portunus/internal/store"
 	"github.com/portunus-gw/portunus/internal/telemetry"
 )
@@ -145,7 +146,13 @@ func newLimiter(o Options) (*limiter, error) {
 		}
 	}
 	if o.Lookup != nil {
-		l.dyn = &dynamicSets{route: o.Route, lookup: o.Lookup, metrics: o.Metrics}
+		route, metrics := o.Route, o.Metrics
+		l.dyn = &override.Cache[config.RateLimit, *limitSet]{
+			Lookup: o.Lookup,
+			Compile: func(consumer string, rls []config.RateLimit) (*limitSet, error) {
+				return compileSet(route, consumer, rls, metrics)
+			},
+		}
 	}
 	l.fb.attach(l)
 	return l, nil
