@@ -30,9 +30,13 @@ type conn struct {
 	bufr *bufio.Reader
 	// raw is rwc's syscall.RawConn for the liveness peek; nil when rwc
 	// has none (a wrapped connection).
-	raw     syscall.RawConn
-	rawDone bool
-	peek    func(fd uintptr) bool
+	raw      syscall.RawConn
+	rawDone  bool
+	peek     func(fd uintptr) bool
+	readable func(fd uintptr) bool
+	// polled: waitReadable's callback already looked once, so the
+	// poller has reported the socket readable since.
+	polled  bool
 	peekBuf [1]byte
 	peekRes int8
 
@@ -76,6 +80,7 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	c.cr.cond.L = &c.cr.mu
 	c.cr.remain = -1
 	c.peek = c.peekFD
+	c.readable = c.readableFD
 	return c
 }
 
@@ -192,24 +197,25 @@ const (
 // the rest of the head by the header timeout. A connection idle for
 // hotWait is parked: no goroutine and no buffer while it waits.
 func (c *conn) awaitRequest(first bool) int {
-	if c.bufr == nil {
-		c.bufr = bufrPool.Get().(*bufio.Reader)
-		c.bufr.Reset(&c.cr)
-	}
 	idle := c.s.IdleTimeout
 	if first || idle <= 0 {
 		idle = c.s.ReadHeaderTimeout
 	}
-	if c.bufr.Buffered() == 0 {
+	if c.bufr == nil || c.bufr.Buffered() == 0 {
 		start := time.Now()
 		// A busy client sends its next request within hotWait; one that
-		// does not is idle, and waits without its read buffer.
+		// does not is idle, and waits without its goroutine too.
 		hot := hotWait
 		if idle > 0 && idle < hot {
 			hot = idle
 		}
 		_ = c.rwc.SetReadDeadline(start.Add(hot))
-		if _, err := c.bufr.Peek(1); err != nil {
+		err := c.waitReadable()
+		if err == nil {
+			c.takeBuffer()
+			_, err = c.bufr.Peek(1)
+		}
+		if err != nil {
 			if !isTimeout(err) || hot == idle {
 				return awaitClose
 			}
@@ -225,6 +231,7 @@ func (c *conn) awaitRequest(first bool) int {
 			}
 		}
 	}
+	c.takeBuffer()
 	// The head is bounded from its first byte; when it is already
 	// complete in the buffer no further read can need the bound.
 	if !headComplete(c.bufr) {
@@ -241,36 +248,71 @@ func (c *conn) awaitRequest(first bool) int {
 // for the next request.
 const hotWait = 2 * time.Second
 
-// waitIdle waits for the next request's first byte without holding a
-// read buffer (4 KiB per idle connection), until the deadline. It
-// reports false when the connection should close.
+// waitIdle waits for the next request's first byte, until the deadline,
+// on a connection the idle poller could not take. It reports false when
+// the connection should close.
 func (c *conn) waitIdle(until time.Time) bool {
-	c.rawOnce()
-	if c.raw == nil {
-		_ = c.rwc.SetReadDeadline(until)
-		_, err := c.bufr.Peek(1)
-		return err == nil
-	}
-	c.bufr.Reset(nil)
-	bufrPool.Put(c.bufr)
-	c.bufr = nil
 	_ = c.rwc.SetReadDeadline(until)
-	err := c.raw.Read(c.readable)
-	c.bufr = bufrPool.Get().(*bufio.Reader)
-	c.bufr.Reset(&c.cr)
-	if err != nil {
-		return false
+	err := c.waitReadable()
+	if err == nil {
+		c.takeBuffer()
+		_, err = c.bufr.Peek(1)
 	}
-	_, err = c.bufr.Peek(1)
 	return err == nil
 }
 
-// readable is the RawConn callback of waitIdle: done (true) when bytes
-// or the end of the stream are waiting, wait for the poller (false) when
-// nothing is.
-func (c *conn) readable(fd uintptr) bool {
+// waitReadable waits, under the read deadline already set, until the
+// next request's first bytes (or the end of the stream) can be read,
+// without holding a read buffer: 4 KiB per connection whose client has
+// not sent yet, most of them at a thousand busy connections. The read
+// buffer is empty when it is called. It costs what the read it replaces
+// did: one non-blocking MSG_PEEK that finds nothing where that read would
+// have found nothing, then the poller's wake-up. Without raw access the
+// buffered read waits instead.
+func (c *conn) waitReadable() error {
+	c.rawOnce()
+	if c.raw == nil {
+		c.takeBuffer()
+		_, err := c.bufr.Peek(1)
+		return err
+	}
+	if c.bufr != nil {
+		c.bufr.Reset(nil)
+		bufrPool.Put(c.bufr)
+		c.bufr = nil
+	}
+	if h := testHookWaitReadable.Load(); h != nil {
+		(*h)(c)
+	}
+	c.polled = false
+	return c.raw.Read(c.readable)
+}
+
+// testHookWaitReadable, when set, sees each connection as it starts
+// waiting for its next request (tests: the buffer it holds then).
+var testHookWaitReadable atomic.Pointer[func(*conn)]
+
+// takeBuffer gives the connection a read buffer if it has none.
+func (c *conn) takeBuffer() {
+	if c.bufr == nil {
+		c.bufr = bufrPool.Get().(*bufio.Reader)
+		c.bufr.Reset(&c.cr)
+	}
+}
+
+// readableFD is the RawConn callback of waitReadable. Its first call
+// looks (MSG_PEEK): done (true) when bytes or the end of the stream are
+// waiting, wait for the poller (false) when nothing is. A call after the
+// poller reported the socket readable trusts it: a spurious wake-up only
+// means the buffered read that follows waits itself, under the same
+// deadline.
+func (c *conn) readableFD(fd uintptr) bool {
+	if c.polled {
+		return true
+	}
+	c.polled = true
 	_, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return err != syscall.EAGAIN && err != syscall.EINTR
+	return err != syscall.EAGAIN
 }
 
 func isTimeout(err error) bool {

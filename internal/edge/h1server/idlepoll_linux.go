@@ -1,7 +1,6 @@
 package h1server
 
 import (
-	"bufio"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,8 +60,8 @@ func (c *conn) park(until time.Time) bool {
 	if c.raw.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
 		return false
 	}
-	// The buffer is dropped, not pooled: a pool would keep every idle
-	// connection's buffer until two collections pass.
+	// A buffer left from a spurious wake-up is dropped, not pooled: a
+	// pool would keep it until two collections pass.
 	c.bufr = nil
 	c.parkFD, c.parkUntil = fd, until
 	c.parked.Store(1)
@@ -70,9 +69,7 @@ func (c *conn) park(until time.Time) bool {
 		return true
 	}
 	if c.parked.CompareAndSwap(1, 0) {
-		c.bufr = bufrPool.Get().(*bufio.Reader)
-		c.bufr.Reset(&c.cr)
-		return false
+		return false // still without a buffer: awaitRequest takes one
 	}
 	return true // the server closed it meanwhile: it is theirs
 }

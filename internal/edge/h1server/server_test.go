@@ -1170,3 +1170,29 @@ func TestHijackKeepsWatchedByte(t *testing.T) {
 		t.Fatalf("got %q", s)
 	}
 }
+
+// A keep-alive connection waiting for its client's next request holds no
+// read buffer, from the first moment (not only once parked as idle).
+// Not parallel: the hook is package-wide.
+func TestNoReadBufferBetweenRequests(t *testing.T) {
+	held := make(chan bool, 16)
+	hook := func(c *conn) { held <- c.bufr != nil }
+	testHookWaitReadable.Store(&hook)
+	defer testHookWaitReadable.Store(nil)
+	_, addr := startOurs(t, http.HandlerFunc(diffHandler), func(s *Server) {
+		s.ReadHeaderTimeout = safetyTimeout
+	})
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	for range 2 {
+		if waitChan(t, held, "the wait for a request") {
+			t.Fatal("the connection held its read buffer while it waited for a request")
+		}
+		if _, err := io.WriteString(c, get("/cl?n=3")); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := readAnswer(br, "GET"); err != nil || a.Status != 200 {
+			t.Fatalf("%+v %v", a, err)
+		}
+	}
+}

@@ -590,3 +590,55 @@ func TestHeadAndNoContent(t *testing.T) {
 		t.Errorf("stats %+v; want HEAD, 204 and GET on one connection", st)
 	}
 }
+
+// A request waiting on its upstream holds neither buffer: at a thousand
+// requests in flight that is the memory of a thousand connections.
+// Not parallel: the hook is package-wide.
+func TestNoBuffersWhileAwaitingAnswer(t *testing.T) {
+	held := make(chan bool, 16)
+	hook := func(cn *conn) { held <- cn.br != nil || cn.bw != nil }
+	testHookAwaitAnswer.Store(&hook)
+	defer testHookAwaitAnswer.Store(nil)
+	release := make(chan struct{})
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			<-release
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	c := newClient(t, Options{})
+	done := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader("body"))
+		res, err := c.RoundTrip(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- string(b)
+	}()
+	if waitChan(t, held, "the wait for the answer") {
+		t.Error("the connection held a buffer while it waited for the answer")
+	}
+	close(release)
+	if got := waitChan(t, done, "the answer"); got != "ok" {
+		t.Fatalf("answer %q, want ok", got)
+	}
+}
+
+func waitChan[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
