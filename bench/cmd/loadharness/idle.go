@@ -45,10 +45,14 @@ type idleResult struct {
 	StopReason   string  `json:"stop_reason,omitempty"`
 	RSSBeforeKiB uint64  `json:"rss_before_kib"`
 	RSSAfterKiB  uint64  `json:"rss_after_kib"`
-	KiBPerConn   float64 `json:"kib_per_conn"`
+	KiBPerConn   float64 `json:"kib_per_conn"` // from VmRSS (the RSS figures), not the anonymous part
+	// The anonymous part of RSSBeforeKiB and RSSAfterKiB (rssKiB).
+	RSSAnonBeforeKiB uint64 `json:"rss_anon_before_kib"`
+	RSSAnonAfterKiB  uint64 `json:"rss_anon_after_kib"`
 	// With -idle-hold: the same after the connections idled that long.
 	HeldSec        float64 `json:"held_sec,omitempty"`
 	RSSHeldKiB     uint64  `json:"rss_held_kib,omitempty"`
+	RSSAnonHeldKiB uint64  `json:"rss_anon_held_kib,omitempty"`
 	KiBPerConnHeld float64 `json:"kib_per_conn_held,omitempty"`
 }
 
@@ -82,12 +86,13 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 		r.StopReason = err.Error()
 		return r
 	}
-	settle := func() uint64 {
+	settle := func() rssKiB {
 		time.Sleep(2 * time.Second) // lets the target finish its bookkeeping; not a measurement
-		kib, _ := treeRSSKiB(t.proc.pid())
-		return kib
+		rss, _ := treeRSSKiB(t.proc.pid())
+		return rss
 	}
-	r.RSSBeforeKiB = settle()
+	before := settle()
+	r.RSSBeforeKiB, r.RSSAnonBeforeKiB = before.Total, before.Anon
 	// Several dialers at once: one at a time, a loaded machine opens only
 	// a few hundred connections a second.
 	const workers = 32
@@ -150,7 +155,8 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 	}
 	r.StopReason = stop
 	r.Opened = len(conns)
-	r.RSSAfterKiB = settle()
+	after := settle()
+	r.RSSAfterKiB, r.RSSAnonAfterKiB = after.Total, after.Anon
 	if r.Opened > 0 && r.RSSAfterKiB > r.RSSBeforeKiB {
 		r.KiBPerConn = float64(r.RSSAfterKiB-r.RSSBeforeKiB) / float64(r.Opened)
 	}
@@ -162,7 +168,8 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 		case <-ctx.Done():
 		}
 		r.HeldSec = time.Since(start).Seconds()
-		r.RSSHeldKiB, _ = treeRSSKiB(t.proc.pid())
+		held, _ := treeRSSKiB(t.proc.pid())
+		r.RSSHeldKiB, r.RSSAnonHeldKiB = held.Total, held.Anon
 		if r.RSSHeldKiB > r.RSSBeforeKiB {
 			r.KiBPerConnHeld = float64(r.RSSHeldKiB-r.RSSBeforeKiB) / float64(r.Opened)
 		}
@@ -198,14 +205,16 @@ func openIdle(ctx context.Context, host string, i int, req []byte, br *bufio.Rea
 	return c, nil
 }
 
+// printIdle writes the table; the idle mode writes no JSON, so the table
+// carries the anonymous part of the RSS after the connections opened.
 func printIdle(results []idleResult) {
-	fmt.Printf("\n%16s %8s %8s %12s %12s %10s %12s %12s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "KiB/conn", "RSS held", "KiB/conn", "stopped by")
+	fmt.Printf("\n%16s %8s %8s %12s %12s %12s %10s %12s %12s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "anon after", "KiB/conn", "RSS held", "KiB/conn", "stopped by")
 	for _, r := range results {
 		held := fmt.Sprintf("%12s %12s", "-", "-")
 		if r.HeldSec > 0 {
 			held = fmt.Sprintf("%8.1f MiB %12s", float64(r.RSSHeldKiB)/1024, fmt.Sprintf("%.2f @%.0fs", r.KiBPerConnHeld, r.HeldSec))
 		}
-		fmt.Printf("%16s %8d %8d %9.1f MiB %9.1f MiB %10.2f %s  %s\n", r.Target, r.Wanted, r.Opened,
-			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, r.KiBPerConn, held, r.StopReason)
+		fmt.Printf("%16s %8d %8d %9.1f MiB %9.1f MiB %9.1f MiB %10.2f %s  %s\n", r.Target, r.Wanted, r.Opened,
+			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, float64(r.RSSAnonAfterKiB)/1024, r.KiBPerConn, held, r.StopReason)
 	}
 }

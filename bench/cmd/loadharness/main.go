@@ -410,9 +410,9 @@ func measure(ctx context.Context, o options, sup *supervisor, rep *report, targe
 				return
 			}
 			r := measureOnce(ctx, o, sup, t, upstream, wrkBin, round, clk)
-			line := fmt.Sprintf("round %d %-8s %9.0f req/s  p50 %-8s p99 %-8s %8.0f req/CPU-s  RSS %.1f MiB  other work %.0f%% CPU",
+			line := fmt.Sprintf("round %d %-8s %9.0f req/s  p50 %-8s p99 %-8s %8.0f req/CPU-s  RSS %.1f MiB (anon %.1f)  other work %.0f%% CPU",
 				round+1, t.name, r.RequestsPerSec, formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec,
-				float64(r.RSSKiB)/1024, r.otherCPUPercent())
+				float64(r.RSSKiB)/1024, float64(r.RSSAnonKiB)/1024, r.otherCPUPercent())
 			if se := r.ErrConnect + r.ErrRead + r.ErrWrite + r.ErrTimeout; se > 0 {
 				line += fmt.Sprintf("  (socket errors: connect %d, read %d, write %d, timeout %d)", r.ErrConnect, r.ErrRead, r.ErrWrite, r.ErrTimeout)
 			}
@@ -461,7 +461,7 @@ func measureOnce(ctx context.Context, o options, sup *supervisor, t *target, ups
 	r.wrkResult = res
 	r.CPUSeconds = float64(after-before) / clk
 	r.UpstreamCPUSeconds = float64(upAfter-upBefore) / clk
-	r.RSSKiB = rss
+	r.RSSKiB, r.RSSAnonKiB, r.RSSFileKiB = rss.Total, rss.Anon, rss.File
 	r.WrkCPUSeconds = wrkCPU.Seconds()
 	// Whatever the machine was busy with beyond our three processes is
 	// other work competing for the CPUs: the noise indicator of this run.

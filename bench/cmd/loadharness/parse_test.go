@@ -218,20 +218,46 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
-func TestParseVmRSS(t *testing.T) {
+func TestParseStatusRSS(t *testing.T) {
 	t.Parallel()
-	status := "Name:\tnginx\nState:\tS (sleeping)\nVmPeak:\t   20000 kB\nVmRSS:\t   14812 kB\nRssAnon:\t 2000 kB\n"
-	if got, err := parseVmRSS([]byte(status)); err != nil || got != 14812 {
-		t.Errorf("parseVmRSS = %d, %v; want 14812", got, err)
+	cases := []struct {
+		name    string
+		in      string
+		want    rssKiB
+		wantErr bool
+	}{
+		{
+			name: "split lines present",
+			in: "Name:\tportunus\nState:\tS (sleeping)\nVmPeak:\t   90000 kB\nVmHWM:\t   31000 kB\nVmRSS:\t   30720 kB\n" +
+				"RssAnon:\t    9216 kB\nRssFile:\t   21248 kB\nRssShmem:\t     256 kB\nVmData:\t   50000 kB\n",
+			want: rssKiB{Total: 30720, Anon: 9216, File: 21248 + 256},
+		},
+		{
+			// Kernels before 4.5 have VmRSS only: the split is 0, not an error.
+			name: "no Rss lines",
+			in:   "Name:\tnginx\nState:\tS (sleeping)\nVmPeak:\t   20000 kB\nVmRSS:\t   14812 kB\nVmData:\t    1000 kB\n",
+			want: rssKiB{Total: 14812},
+		},
+		{name: "kernel thread", in: "Name:\tkthreadd\nState:\tS\n", wantErr: true},
+		{name: "Rss lines without VmRSS", in: "RssAnon:\t 2000 kB\nRssFile:\t 1000 kB\n", wantErr: true},
+		{name: "wrong unit", in: "VmRSS:\t 12 MB\n", wantErr: true},
+		{name: "not a number", in: "VmRSS:\t lots kB\n", wantErr: true},
+		{name: "malformed RssAnon", in: "VmRSS:\t 12 kB\nRssAnon:\t lots kB\n", wantErr: true},
 	}
-	for name, bad := range map[string]string{
-		"kernel thread": "Name:\tkthreadd\nState:\tS\n",
-		"wrong unit":    "VmRSS:\t 12 MB\n",
-		"not a number":  "VmRSS:\t lots kB\n",
-	} {
-		if got, err := parseVmRSS([]byte(bad)); err == nil {
-			t.Errorf("%s: parseVmRSS = %d, nil; want an error", name, got)
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseStatusRSS([]byte(tc.in))
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("got %+v, nil; want an error", got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -244,8 +270,13 @@ func TestProcReadersOnSelf(t *testing.T) {
 		t.Fatalf("treeCPUTicks(self): %v", err)
 	}
 	rss, err := treeRSSKiB(os.Getpid())
-	if err != nil || rss == 0 {
-		t.Fatalf("treeRSSKiB(self) = %d, %v; want > 0", rss, err)
+	if err != nil || rss.Total == 0 {
+		t.Fatalf("treeRSSKiB(self) = %+v, %v; want a total > 0", rss, err)
+	}
+	// The kernel computes VmRSS as RssAnon + RssFile + RssShmem from the
+	// same counters, so where the split exists it adds up exactly.
+	if rss.Anon > 0 && rss.Anon+rss.File != rss.Total {
+		t.Errorf("treeRSSKiB(self) = %+v; want anon + file = total", rss)
 	}
 	_ = ticks // may legitimately be 0 right after start
 }
@@ -274,7 +305,8 @@ func TestSummarizeAndRatios(t *testing.T) {
 	run := func(target string, round int, rps float64, errText string) runResult {
 		return runResult{Round: round, Target: target, Error: errText,
 			wrkResult:         wrkResult{RequestsPerSec: rps, P50us: rps / 100, P99us: rps / 10, DurationSec: 10},
-			RequestsPerCPUSec: rps * 2, RSSKiB: uint64(rps), CPUSeconds: 5, OtherCPUSeconds: 1, WindowSec: 10}
+			RequestsPerCPUSec: rps * 2, RSSKiB: uint64(rps), RSSAnonKiB: uint64(rps / 4), RSSFileKiB: uint64(rps - rps/4),
+			CPUSeconds: 5, OtherCPUSeconds: 1, WindowSec: 10}
 	}
 	runs := []runResult{
 		run("direct", 1, 1000, ""), run("direct", 2, 3000, ""), run("direct", 3, 2000, ""),
@@ -288,6 +320,9 @@ func TestSummarizeAndRatios(t *testing.T) {
 	if got := rows[1]; got.Rounds != 2 || got.RequestsPerSec != 700 || got.CPUPercent != 50 || got.OtherCPUPercent != 10 {
 		t.Errorf("nginx row = %+v; want 2 rounds, median 700 req/s (failed round excluded), 50%% CPU, 10%% other", got)
 	}
+	if got := rows[1]; got.RSSKiB != 700 || got.RSSAnonKiB != 175 || got.RSSFileKiB != 525 {
+		t.Errorf("nginx row RSS = %v, anon %v, file %v KiB; want medians 700, 175, 525", got.RSSKiB, got.RSSAnonKiB, got.RSSFileKiB)
+	}
 	rs := ratios(rows)
 	if len(rs) != 2 || rs[0].Name != "portunus/nginx" || rs[1].Name != "portunus/direct" {
 		t.Fatalf("ratios = %+v; want portunus/nginx then portunus/direct", rs)
@@ -298,8 +333,53 @@ func TestSummarizeAndRatios(t *testing.T) {
 	if got, want := rs[1].RequestsPerSec, 0.25; math.Abs(got-want) > 1e-9 {
 		t.Errorf("portunus/direct req/s = %v; want %v", got, want)
 	}
+	if got, want := rs[0].RSSAnon, 125.0/175; math.Abs(got-want) > 1e-9 {
+		t.Errorf("portunus/nginx anon RSS = %v; want %v", got, want)
+	}
+	if got, want := rs[0].RSS, 500.0/700; math.Abs(got-want) > 1e-9 {
+		t.Errorf("portunus/nginx RSS = %v; want %v (total RSS, not the split)", got, want)
+	}
 	if got := ratios(rows[:2]); got != nil {
 		t.Errorf("ratios without portunus = %+v; want none", got)
+	}
+}
+
+func TestPrintTableAnonColumn(t *testing.T) {
+	t.Parallel()
+	rep := &report{
+		Settings: settings{Scenario: "keepalive", Threads: 1, Connections: 50, DurationSec: 10, Rounds: 3},
+		Summary: []summaryRow{
+			{Target: "nginx", Rounds: 3, RequestsPerSec: 1000, RSSKiB: 8 * 1024, RSSAnonKiB: 2 * 1024, RSSFileKiB: 6 * 1024},
+			{Target: "portunus", Rounds: 3, RequestsPerSec: 900, RSSKiB: 32 * 1024, RSSAnonKiB: 11 * 1024, RSSFileKiB: 21 * 1024},
+			{Target: "direct", Rounds: 3, RequestsPerSec: 2000, RSSKiB: 16 * 1024}, // no RssAnon line
+		},
+	}
+	rep.Ratios = ratios(rep.Summary)
+	var b strings.Builder
+	printTable(&b, rep)
+	out := b.String()
+	lines := map[string][]string{}
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 0 {
+			lines[f[0]] = f
+		}
+	}
+	if got, want := strings.Join(lines["target"], " "), "target req/s p50 p99 req/CPU-s RSS anon CPU% other% rounds"; got != want {
+		t.Errorf("header = %q; want %q\n%s", got, want, out)
+	}
+	// Fields: target req/s p50 p99 req/CPU-s RSS MiB anon MiB ...
+	if got := strings.Join(lines["portunus"][5:9], " "); got != "32.0 MiB 11.0 MiB" {
+		t.Errorf("portunus RSS and anon = %q; want 32.0 MiB 11.0 MiB\n%s", got, out)
+	}
+	if got := strings.Join(lines["direct"][5:8], " "); got != "16.0 MiB –" {
+		t.Errorf("direct RSS and anon = %q; want 16.0 MiB –\n%s", got, out)
+	}
+	// Ratio row: name req/s p50 p99 req/CPU-s RSS anon.
+	if got := strings.Join(lines["portunus/nginx"][5:], " "); got != "4.00x 5.50x" {
+		t.Errorf("portunus/nginx RSS and anon ratios = %q; want 4.00x 5.50x\n%s", got, out)
+	}
+	if got := strings.Join(lines["portunus/direct"][5:], " "); got != "2.00x –" {
+		t.Errorf("portunus/direct RSS and anon ratios = %q; want 2.00x –\n%s", got, out)
 	}
 }
 
@@ -416,7 +496,7 @@ func FuzzParseProcStat(f *testing.F) {
 	f.Add(")(")
 	f.Fuzz(func(t *testing.T, in string) {
 		_, _ = parseProcStat([]byte(in)) // must not panic
-		_, _ = parseVmRSS([]byte(in))
+		_, _ = parseStatusRSS([]byte(in))
 	})
 }
 

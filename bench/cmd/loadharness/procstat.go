@@ -67,20 +67,56 @@ func parseProcStat(data []byte) (procStat, error) {
 	return procStat{PPID: ppid, UTime: utime, STime: stime}, nil
 }
 
-// parseVmRSS returns the VmRSS line of /proc/PID/status in KiB.
-func parseVmRSS(data []byte) (uint64, error) {
+// rssKiB is the resident set of a process, or the sum over a process tree,
+// from /proc/PID/status, in KiB. Total is the headline figure; Anon and File
+// show how much of it is the process's own memory (heap, stacks, buffers:
+// what grows with connections) and how much is mapped files (the binary's
+// code and read-only data, libraries). Anon and File are 0 on kernels
+// before 4.5, which lack the RssAnon and RssFile lines.
+type rssKiB struct {
+	Total uint64 // VmRSS
+	Anon  uint64 // RssAnon
+	File  uint64 // RssFile + RssShmem
+}
+
+// parseStatusRSS reads VmRSS, RssAnon, RssFile and RssShmem from
+// /proc/PID/status. RssShmem (shared memory, tmpfs) is folded into File:
+// like file pages it is page cache that other processes may map too, and
+// VmRSS = RssAnon + RssFile + RssShmem. A missing VmRSS is an error; a
+// missing Rss* line is not (older kernels), it leaves its figure 0.
+func parseStatusRSS(data []byte) (rssKiB, error) {
+	var r rssKiB
+	haveTotal := false
 	for line := range strings.Lines(string(data)) {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		name, rest, ok := strings.Cut(line, ":")
 		if !ok {
+			continue
+		}
+		var dst *uint64
+		switch name {
+		case "VmRSS":
+			dst, haveTotal = &r.Total, true
+		case "RssAnon":
+			dst = &r.Anon
+		case "RssFile", "RssShmem":
+			dst = &r.File
+		default:
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("proc status: malformed VmRSS line %q", strings.TrimSpace(line))
+			return rssKiB{}, fmt.Errorf("proc status: malformed %s line %q", name, strings.TrimSpace(line))
 		}
-		return strconv.ParseUint(f[0], 10, 64)
+		kib, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return rssKiB{}, fmt.Errorf("proc status: %s: %w", name, err)
+		}
+		*dst += kib
 	}
-	return 0, errors.New("proc status: no VmRSS line (kernel thread or zombie?)")
+	if !haveTotal {
+		return rssKiB{}, errors.New("proc status: no VmRSS line (kernel thread or zombie?)")
+	}
+	return r, nil
 }
 
 // processTree returns root and all its live descendants, found by scanning
@@ -139,27 +175,30 @@ func treeCPUTicks(root int) (uint64, error) {
 	return total, nil
 }
 
-// treeRSSKiB sums VmRSS over root's process tree (shared pages between an
-// nginx master and worker are counted twice, as ps would).
-func treeRSSKiB(root int) (uint64, error) {
+// treeRSSKiB sums VmRSS, and its anonymous and file-backed parts, over
+// root's process tree (shared pages between an nginx master and worker are
+// counted twice, as ps would).
+func treeRSSKiB(root int) (rssKiB, error) {
 	tree, err := processTree(root)
 	if err != nil {
-		return 0, err
+		return rssKiB{}, err
 	}
-	var total uint64
+	var total rssKiB
 	for i, pid := range tree {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
 			if i == 0 {
-				return 0, fmt.Errorf("pid %d: %w", pid, err)
+				return rssKiB{}, fmt.Errorf("pid %d: %w", pid, err)
 			}
 			continue
 		}
-		kib, err := parseVmRSS(data)
+		r, err := parseStatusRSS(data)
 		if err != nil {
-			return 0, fmt.Errorf("pid %d: %w", pid, err)
+			return rssKiB{}, fmt.Errorf("pid %d: %w", pid, err)
 		}
-		total += kib
+		total.Total += r.Total
+		total.Anon += r.Anon
+		total.File += r.File
 	}
 	return total, nil
 }

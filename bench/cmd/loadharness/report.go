@@ -80,6 +80,8 @@ type runResult struct {
 	CPUSeconds         float64 `json:"cpu_seconds"`          // measured process tree, utime+stime
 	RequestsPerCPUSec  float64 `json:"requests_per_cpu_sec"` // requests / cpu_seconds
 	RSSKiB             uint64  `json:"rss_kib"`              // measured process tree, after the run
+	RSSAnonKiB         uint64  `json:"rss_anon_kib"`         // part of rss_kib: heap, stacks, buffers (0 without RssAnon)
+	RSSFileKiB         uint64  `json:"rss_file_kib"`         // part of rss_kib: the binary, libraries, shared memory
 	UpstreamCPUSeconds float64 `json:"upstream_cpu_seconds"`
 	WrkCPUSeconds      float64 `json:"wrk_cpu_seconds"`
 	// MachineBusyCPUSeconds is all CPUs' busy time during the run (from
@@ -112,6 +114,8 @@ type summaryRow struct {
 	P99us             float64 `json:"p99_us"`
 	RequestsPerCPUSec float64 `json:"requests_per_cpu_sec"`
 	RSSKiB            float64 `json:"rss_kib"`
+	RSSAnonKiB        float64 `json:"rss_anon_kib"`
+	RSSFileKiB        float64 `json:"rss_file_kib"`
 	CPUPercent        float64 `json:"cpu_percent"` // measured tree's CPU time / window; 100 = one CPU busy
 	OtherCPUPercent   float64 `json:"other_cpu_percent"`
 }
@@ -124,6 +128,7 @@ type ratioRow struct {
 	P99               float64 `json:"p99"`
 	RequestsPerCPUSec float64 `json:"requests_per_cpu_sec"`
 	RSS               float64 `json:"rss"`
+	RSSAnon           float64 `json:"rss_anon"`
 }
 
 // median of xs (mean of the middle two for an even count); 0 when empty.
@@ -145,7 +150,7 @@ func median(xs []float64) float64 {
 func summarize(names []string, runs []runResult) []summaryRow {
 	var rows []summaryRow
 	for _, name := range names {
-		var rps, p50, p99, perCPU, rss, cpuPct, otherPct []float64
+		var rps, p50, p99, perCPU, rss, rssAnon, rssFile, cpuPct, otherPct []float64
 		for _, r := range runs {
 			if r.Target != name || !r.ok() {
 				continue
@@ -155,6 +160,8 @@ func summarize(names []string, runs []runResult) []summaryRow {
 			p99 = append(p99, r.P99us)
 			perCPU = append(perCPU, r.RequestsPerCPUSec)
 			rss = append(rss, float64(r.RSSKiB))
+			rssAnon = append(rssAnon, float64(r.RSSAnonKiB))
+			rssFile = append(rssFile, float64(r.RSSFileKiB))
 			if r.WindowSec > 0 {
 				cpuPct = append(cpuPct, 100*r.CPUSeconds/r.WindowSec)
 				otherPct = append(otherPct, r.otherCPUPercent())
@@ -167,6 +174,7 @@ func summarize(names []string, runs []runResult) []summaryRow {
 			Target: name, Rounds: len(rps),
 			RequestsPerSec: median(rps), P50us: median(p50), P99us: median(p99),
 			RequestsPerCPUSec: median(perCPU), RSSKiB: median(rss), CPUPercent: median(cpuPct),
+			RSSAnonKiB: median(rssAnon), RSSFileKiB: median(rssFile),
 			OtherCPUPercent: median(otherPct),
 		})
 	}
@@ -205,6 +213,7 @@ func ratios(rows []summaryRow) []ratioRow {
 			P99:               div(num.P99us, den.P99us),
 			RequestsPerCPUSec: div(num.RequestsPerCPUSec, den.RequestsPerCPUSec),
 			RSS:               div(num.RSSKiB, den.RSSKiB),
+			RSSAnon:           div(num.RSSAnonKiB, den.RSSAnonKiB),
 		})
 	}
 	return out
@@ -229,16 +238,31 @@ func printTable(w io.Writer, rep *report) {
 		s.Scenario, s.Threads, s.Connections, s.DurationSec, s.Rounds)
 	fmt.Fprintf(w, "pinning: %s\n", rep.Pinning)
 	fmt.Fprintf(w, "load average: %s at start, %s at end\n\n", rep.Machine.LoadAvgStart, rep.Machine.LoadAvgEnd)
+	// A kernel without RssAnon leaves the anonymous figures 0: shown as –.
+	anon := func(kib float64) string {
+		if kib == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f MiB", kib/1024)
+	}
+	anonRatio := func(x float64) string {
+		if x == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2fx", x)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/CPU-s\tRSS\tCPU%\tother%\trounds\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/CPU-s\tRSS\tanon\tCPU%\tother%\trounds\t")
 	for _, r := range rep.Summary {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.1f MiB\t%.0f%%\t%.0f%%\t%d\t\n", r.Target, r.RequestsPerSec,
-			formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec, r.RSSKiB/1024, r.CPUPercent, r.OtherCPUPercent, r.Rounds)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.1f MiB\t%s\t%.0f%%\t%.0f%%\t%d\t\n", r.Target, r.RequestsPerSec,
+			formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec, r.RSSKiB/1024, anon(r.RSSAnonKiB), r.CPUPercent, r.OtherCPUPercent, r.Rounds)
 	}
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(tw, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t\t\t\t\n", r.Name, r.RequestsPerSec, r.P50, r.P99, r.RequestsPerCPUSec, r.RSS)
+		fmt.Fprintf(tw, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\t\n", r.Name, r.RequestsPerSec, r.P50, r.P99, r.RequestsPerCPUSec, r.RSS, anonRatio(r.RSSAnon))
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(w, "RSS = the measured process tree's resident memory after the run; anon = its anonymous part (heap, stacks,")
+	fmt.Fprintln(w, "buffers: what grows per connection); the rest is file-backed (the binary's code and data, libraries, shared memory)")
 	fmt.Fprintln(w, "CPU% = the measured process tree's CPU time over the run (the proxy's; for direct, the upstream's);")
 	fmt.Fprintln(w, "other% = CPU taken by other work on the machine during the run (0 on a quiet box; 100 = one CPU)")
 	if noisy(rep.Summary) {

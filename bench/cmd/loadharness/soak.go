@@ -38,8 +38,9 @@ const (
 
 // soakSample is one RSS reading of the measured process tree.
 type soakSample struct {
-	AtSec  float64 `json:"at_sec"` // since the soak of this target started (the first sample is taken just before wrk starts)
-	RSSKiB uint64  `json:"rss_kib"`
+	AtSec      float64 `json:"at_sec"` // since the soak of this target started (the first sample is taken just before wrk starts)
+	RSSKiB     uint64  `json:"rss_kib"`
+	RSSAnonKiB uint64  `json:"rss_anon_kib"` // anonymous part of rss_kib (rssKiB)
 }
 
 // soakFigures summarise a target's samples. FirstKiB is 0 when no sample
@@ -226,7 +227,7 @@ func soakOne(ctx context.Context, o options, sup *supervisor, t *target, upstrea
 	}
 	start := time.Now()
 	sample := func() error {
-		kib, err := treeRSSKiB(t.proc.pid())
+		rss, err := treeRSSKiB(t.proc.pid())
 		if err != nil {
 			// A target that dies shows as an unreadable /proc entry,
 			// possibly before the harness has reaped it.
@@ -238,8 +239,9 @@ func soakOne(ctx context.Context, o options, sup *supervisor, t *target, upstrea
 			return fmt.Errorf("reading the RSS of %s: %w", t.name, err)
 		}
 		at := time.Since(start)
-		r.Samples = append(r.Samples, soakSample{AtSec: at.Seconds(), RSSKiB: kib})
-		logf("soak %s %s/%s RSS %.1f MiB", t.name, formatSoakDuration(at), formatSoakDuration(o.soak), float64(kib)/1024)
+		r.Samples = append(r.Samples, soakSample{AtSec: at.Seconds(), RSSKiB: rss.Total, RSSAnonKiB: rss.Anon})
+		logf("soak %s %s/%s RSS %.1f MiB (anon %.1f)", t.name, formatSoakDuration(at), formatSoakDuration(o.soak),
+			float64(rss.Total)/1024, float64(rss.Anon)/1024)
 		return nil
 	}
 	if err := sample(); err != nil {

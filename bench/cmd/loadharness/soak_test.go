@@ -169,6 +169,12 @@ func TestSoakResultJSON(t *testing.T) {
 			t.Errorf("JSON lacks %q: %s", key, data)
 		}
 	}
+	sample, _ := m["samples"].([]any)[0].(map[string]any)
+	for _, key := range []string{"at_sec", "rss_kib", "rss_anon_kib"} {
+		if _, ok := sample[key]; !ok {
+			t.Errorf("sample JSON lacks %q: %s", key, data)
+		}
+	}
 }
 
 func TestParseFlagsSoak(t *testing.T) {
@@ -297,6 +303,11 @@ func TestSoakOneCompletes(t *testing.T) {
 	inOrder := slices.IsSortedFunc(r.Samples, func(a, b soakSample) int { return int(math.Copysign(1, a.AtSec-b.AtSec)) })
 	if len(r.Samples) < 2 || !inOrder {
 		t.Fatalf("samples = %+v; want a baseline and an end sample in time order", r.Samples)
+	}
+	for _, s := range r.Samples {
+		if s.RSSAnonKiB > s.RSSKiB {
+			t.Errorf("sample %+v: anonymous RSS above the total", s)
+		}
 	}
 	if r.EndKiB == 0 || r.MaxKiB < r.EndKiB || r.FirstKiB == 0 {
 		t.Errorf("figures = %+v; want non-zero first, end and max ≥ end", r.soakFigures)
