@@ -34,9 +34,8 @@ type conn struct {
 	rawDone  bool
 	peek     func(fd uintptr) bool
 	readable func(fd uintptr) bool
-	// polled: waitReadable's callback already looked once, so the
-	// poller has reported the socket readable since.
-	polled  bool
+	// rawErr is what waitReadable's non-blocking read ended with.
+	rawErr  error
 	peekBuf [1]byte
 	peekRes int8
 
@@ -262,12 +261,13 @@ func (c *conn) waitIdle(until time.Time) bool {
 }
 
 // waitReadable waits, under the read deadline already set, until the
-// next request's first bytes (or the end of the stream) can be read,
-// without holding a read buffer: 4 KiB per connection whose client has
-// not sent yet, most of them at a thousand busy connections. The read
-// buffer is empty when it is called. It costs what the read it replaces
-// did: one non-blocking MSG_PEEK that finds nothing where that read would
-// have found nothing, then the poller's wake-up. Without raw access the
+// next request's first bytes (or the end of the stream) are in the read
+// buffer, holding the buffer only while there is something in it: a
+// connection whose client has not sent yet keeps none (4 KiB per
+// connection, most of them at a thousand busy connections). The read
+// buffer is empty when it is called. The system calls are those of a
+// plain read: one that finds the bytes, or one that finds nothing and,
+// after the poller's wake-up, one that finds them. Without raw access the
 // buffered read waits instead.
 func (c *conn) waitReadable() error {
 	c.rawOnce()
@@ -284,8 +284,11 @@ func (c *conn) waitReadable() error {
 	if h := testHookWaitReadable.Load(); h != nil {
 		(*h)(c)
 	}
-	c.polled = false
-	return c.raw.Read(c.readable)
+	c.rawErr = nil
+	if err := c.raw.Read(c.readable); err != nil {
+		return err
+	}
+	return c.rawErr
 }
 
 // testHookWaitReadable, when set, sees each connection as it starts
@@ -300,19 +303,23 @@ func (c *conn) takeBuffer() {
 	}
 }
 
-// readableFD is the RawConn callback of waitReadable. Its first call
-// looks (MSG_PEEK): done (true) when bytes or the end of the stream are
-// waiting, wait for the poller (false) when nothing is. A call after the
-// poller reported the socket readable trusts it: a spurious wake-up only
-// means the buffered read that follows waits itself, under the same
-// deadline.
+// readableFD is the RawConn callback of waitReadable: it fills the read
+// buffer with one non-blocking read of the socket. Nothing there: the
+// buffer goes back to the pool and the poller waits (false). Bytes, the
+// end of the stream or an error: done (true; an error is kept in rawErr).
 func (c *conn) readableFD(fd uintptr) bool {
-	if c.polled {
-		return true
+	c.takeBuffer()
+	c.cr.rawMode, c.cr.rawFD = true, int(fd)
+	_, err := c.bufr.Peek(1)
+	c.cr.rawMode = false
+	if err == errWouldBlock {
+		c.bufr.Reset(nil)
+		bufrPool.Put(c.bufr)
+		c.bufr = nil
+		return false
 	}
-	c.polled = true
-	_, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return err != syscall.EAGAIN
+	c.rawErr = err
+	return true
 }
 
 func isTimeout(err error) bool {

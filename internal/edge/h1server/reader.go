@@ -1,8 +1,12 @@
 package h1server
 
 import (
+	"errors"
 	"io"
+	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -28,7 +32,15 @@ type connReader struct {
 	// tee, when not nil, collects what is read (an absolute-form
 	// request's head, bounded by the head limit).
 	tee []byte
+	// rawFD, while rawMode is set, is the socket to read with one
+	// non-blocking system call that reports errWouldBlock instead of
+	// waiting (conn.readableFD; the connection's goroutine only).
+	rawMode bool
+	rawFD   int
 }
+
+// errWouldBlock: a raw-mode read found nothing to read.
+var errWouldBlock = errors.New("h1server: nothing to read yet")
 
 func (cr *connReader) setLimit(n int64) {
 	cr.mu.Lock()
@@ -75,7 +87,7 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	cr.inRead = true
 	cr.mu.Unlock()
 
-	n, err := cr.c.rwc.Read(p)
+	n, err := cr.readSocket(p)
 
 	cr.mu.Lock()
 	cr.inRead = false
@@ -94,6 +106,28 @@ func (cr *connReader) Read(p []byte) (int, error) {
 		ctx.clientGone()
 	}
 	return n, err
+}
+
+// readSocket reads from the connection: through it (waiting under its
+// deadline), or in raw mode straight from the socket without waiting.
+func (cr *connReader) readSocket(p []byte) (int, error) {
+	if !cr.rawMode {
+		return cr.c.rwc.Read(p)
+	}
+	for {
+		n, err := syscall.Read(cr.rawFD, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, errWouldBlock
+		case err != nil:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // startBackgroundRead begins watching the socket for the client

@@ -2,14 +2,11 @@ package h1
 
 import (
 	"errors"
+	"io"
+	"net"
 	"os"
-	"sync/atomic"
 	"syscall"
 )
-
-// testHookAwaitAnswer, when set, sees each connection as it starts
-// waiting for an answer (tests: the buffers it holds then).
-var testHookAwaitAnswer atomic.Pointer[func(*conn)]
 
 // alive reports whether a pooled connection is still usable: not closed
 // or reset by the upstream while it idled, and with no unsolicited bytes
@@ -51,12 +48,13 @@ func (cn *conn) rawOnce() bool {
 	return cn.raw != nil
 }
 
-// awaitAnswer waits, without a read buffer, until the answer's first
-// bytes (or the end of the stream, or a reset) can be read. The read
-// deadline and the request's context bound the wait exactly as they bound
-// a read (connReader.Read). It costs what the read it replaces did: one
-// non-blocking MSG_PEEK that finds nothing where a read would have found
-// nothing, then the poller's wake-up.
+// awaitAnswer waits until the answer's first bytes (or the end of the
+// stream, or an error) are in the read buffer, holding the buffer only
+// while there is something in it: a request waiting on its upstream keeps
+// none. The read deadline and the request's context bound the wait
+// exactly as they bound a read (connReader.Read). The system calls are
+// those of a plain read: one that finds nothing, then after the poller's
+// wake-up one that finds the answer.
 func (cn *conn) awaitAnswer() error {
 	if !cn.rawOnce() {
 		return nil // the buffered read waits instead
@@ -65,9 +63,10 @@ func (cn *conn) awaitAnswer() error {
 		(*h)(cn)
 	}
 	for {
-		cn.polled = false
 		err := cn.raw.Read(cn.readable)
 		if err == nil {
+			// A read error waits in connReader.pending: the head's
+			// first read reports it (and tells a stale connection).
 			return nil
 		}
 		if cn.cr.ctx != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -79,15 +78,45 @@ func (cn *conn) awaitAnswer() error {
 	}
 }
 
-// readableFD is the RawConn callback of awaitAnswer. Its first call
-// looks (MSG_PEEK); a call after the poller reported the socket readable
-// trusts it: a spurious wake-up only means the buffered read that follows
-// waits itself.
+// readableFD is the RawConn callback of awaitAnswer: it fills the read
+// buffer with one non-blocking read of the socket. Nothing there: the
+// buffer goes back to the pool and the poller waits (false). Bytes, the
+// end of the stream or an error: done (true).
 func (cn *conn) readableFD(fd uintptr) bool {
-	if cn.polled {
-		return true
+	cn.lendReader()
+	cn.cr.rawMode, cn.cr.rawFD = true, int(fd)
+	_, err := cn.br.Peek(1)
+	cn.cr.rawMode = false
+	if err == errWouldBlock {
+		cn.br.Reset(nil)
+		readerPool.Put(cn.br)
+		cn.br = nil
+		cn.tp.R = nil
+		return false
 	}
-	cn.polled = true
-	_, _, err := syscall.Recvfrom(int(fd), cn.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return err != syscall.EAGAIN
+	if err != nil {
+		cn.cr.pending = err
+	}
+	return true
+}
+
+// errWouldBlock: a raw-mode read found nothing to read.
+var errWouldBlock = errors.New("h1: nothing to read yet")
+
+// readRaw reads the socket fd once without waiting.
+func readRaw(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, errWouldBlock
+		case err != nil:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }

@@ -13,3 +13,5 @@ func (cn *conn) peekFD(fd uintptr) bool { return true }
 func (cn *conn) awaitAnswer() error { return nil }
 
 func (cn *conn) readableFD(fd uintptr) bool { return true }
+
+func readRaw(fd int, p []byte) (int, error) { panic("h1: raw reads are Linux-only") }

@@ -41,12 +41,9 @@ type conn struct {
 	// write into an idle socket, which cannot block; a larger head may.
 	armOnWrite bool
 	// peek is the liveness probe bound once (a method value allocates).
-	peek     func(fd uintptr) bool
-	readable func(fd uintptr) bool
-	peekOK   bool
-	// polled: awaitAnswer's callback already looked once, so the poller
-	// has reported the socket readable since.
-	polled    bool
+	peek      func(fd uintptr) bool
+	readable  func(fd uintptr) bool
+	peekOK    bool
 	peekBuf   [1]byte
 	raw       syscall.RawConn
 	rawFailed bool
@@ -85,7 +82,7 @@ func (cn *conn) lendReader() {
 // giveBack returns the buffers; the connection keeps none while idle,
 // and forgets the request.
 func (cn *conn) giveBack() {
-	cn.cr.ctx, cn.cr.hard, cn.cr.until = nil, time.Time{}, time.Time{}
+	cn.cr.ctx, cn.cr.hard, cn.cr.until, cn.cr.pending = nil, time.Time{}, time.Time{}, nil
 	cn.stop, cn.armOnWrite = nil, false
 	if cn.br != nil {
 		cn.br.Reset(nil)
@@ -115,6 +112,10 @@ func (cn *conn) destroy() {
 func (cn *conn) expired(now time.Time) bool {
 	return now.Sub(cn.idleAt) >= cn.hp.c.opts.IdleTimeout
 }
+
+// testHookAwaitAnswer, when set, sees each connection as it starts
+// waiting for an answer (tests: the buffers it holds then).
+var testHookAwaitAnswer atomic.Pointer[func(*conn)]
 
 // cancelIO is the context watcher: it runs only when the request's
 // context ends while the request holds the connection, and unblocks any
@@ -209,7 +210,13 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 	if err := cn.cr.arm(now); err != nil {
 		return fail(err, false)
 	}
+	// The head is read under a byte budget from its first byte, which
+	// awaitAnswer may already read.
+	cn.cr.n = 0
+	cn.cr.limited = true
+	cn.cr.budget = cn.hp.c.opts.MaxResponseHeaderBytes
 	if err := cn.awaitAnswer(); err != nil {
+		cn.cr.limited = false
 		return fail(err, false)
 	}
 	cn.lendReader()
@@ -304,6 +311,16 @@ type connReader struct {
 	hard  time.Time       // the head is due by then (zero: no bound)
 	until time.Time       // the caller's part of hard: past it, ErrDeadline
 	rdl   time.Time       // the read deadline set on nc (zero: none)
+
+	// rawFD, while rawMode is set, is the socket to read with one
+	// non-blocking system call that reports errWouldBlock instead of
+	// waiting (conn.readableFD).
+	rawMode bool
+	rawFD   int
+	// pending is an error a raw-mode read met (an end or a reset before
+	// the answer), reported by the next read: the buffer's reader
+	// forgets an error once it has returned it.
+	pending error
 }
 
 var errHeaderTooLarge = errors.New("h1: response header too large")
@@ -317,8 +334,18 @@ func (r *connReader) Read(p []byte) (int, error) {
 			p = p[:r.budget]
 		}
 	}
+	if err := r.pending; err != nil {
+		r.pending = nil
+		return 0, err
+	}
 	for {
-		n, err := r.nc.Read(p)
+		var n int
+		var err error
+		if r.rawMode {
+			n, err = readRaw(r.rawFD, p)
+		} else {
+			n, err = r.nc.Read(p)
+		}
 		if n == 0 && err != nil && r.ctx != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			if err = r.expired(err); err == nil {
 				continue // a polling slice ended; nothing else did

@@ -26,10 +26,9 @@ var (
 // readResponse reads the final response head for req. stale reports a
 // failure before any byte of the answer (on a reused connection, the sign
 // of a connection the upstream closed while it idled).
+// The read budget for the head is set by the caller (roundTrip), before
+// the first byte is read.
 func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool, err error) {
-	cn.cr.n = 0
-	cn.cr.limited = true
-	cn.cr.budget = cn.hp.c.opts.MaxResponseHeaderBytes
 	defer func() { cn.cr.limited = false }()
 
 	alloc := &respAlloc{}
