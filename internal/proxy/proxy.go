@@ -245,14 +245,19 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	if h.tracer != nil {
 		actx, span = h.tracer.StartClient(ctx, tmpl.Header, r.Method, h.pool.Name(), t.Host)
 	}
-	// WithContext copies tmpl to the heap; tmpl itself can stay on the
-	// stack, so the request costs one allocation.
-	out := tmpl.WithContext(actx)
-
+	var out *http.Request
 	if fast {
-		// The h1 client is done with out's headers when it returns, and
-		// nothing after this call reads them.
+		// The outbound request lives in the pooled block too (the copy
+		// WithContext makes does not escape): the h1 client is done with
+		// it and its headers when it returns, and nothing after this
+		// call reads them.
+		o.req = *tmpl.WithContext(actx)
+		out = &o.req
 		defer o.release()
+	} else {
+		// WithContext copies tmpl to the heap; tmpl itself can stay on
+		// the stack, so the request costs one allocation.
+		out = tmpl.WithContext(actx)
 	}
 	start := h.now()
 	var res *http.Response
@@ -483,6 +488,7 @@ func (h *handler) outboundWith(out *http.Request, o *outAlloc, w http.ResponseWr
 
 // outAlloc groups what outbound would otherwise allocate one by one.
 type outAlloc struct {
+	req  http.Request
 	url  url.URL
 	vals [5]string
 	// hdr is the outbound header map of a pooled block, kept (emptied)
@@ -504,6 +510,7 @@ func (o *outAlloc) release() {
 		return
 	}
 	clear(o.hdr)
+	o.req = http.Request{}
 	o.url = url.URL{}
 	o.vals = [5]string{}
 	outPool.Put(o)

@@ -22,8 +22,8 @@ type conn struct {
 	s          *Server
 	rwc        net.Conn
 	remoteAddr string
-	// state is the http.ConnState in the low byte and the Unix second
-	// of the change above it (read by Shutdown).
+	// state is the http.ConnState in the low byte and above it the
+	// Unix second the connection became new (read by Shutdown), or 1.
 	state atomic.Uint64
 
 	cr   connReader
@@ -88,7 +88,14 @@ func (c *conn) setState(st http.ConnState) {
 	case http.StateHijacked, http.StateClosed:
 		c.s.trackConn(c, false)
 	}
-	c.state.Store(uint64(time.Now().Unix())<<8 | uint64(st))
+	// Only a new connection's second is ever read (Shutdown's 5 s rule
+	// for connections that sent nothing); the others need only be set,
+	// and skip a clock read twice per request.
+	sec := int64(1)
+	if st == http.StateNew {
+		sec = time.Now().Unix()
+	}
+	c.state.Store(uint64(sec)<<8 | uint64(st))
 	if f := c.s.ConnState; f != nil {
 		f(c.rwc, st)
 	}
@@ -502,11 +509,17 @@ func isQuietReadError(err error) bool {
 // serveOne runs the handler for req and finishes its response; it
 // reports whether the connection can serve another request.
 func (c *conn) serveOne(req *http.Request) (keep bool) {
-	w := &response{c: c, req: req, header: make(http.Header, 8), declared: -1, expectContinue: c.expect}
+	// The response, the request's context and the request the handler
+	// sees are one allocation; WithContext's copy does not escape.
+	a := &served{}
+	w := &a.res
+	*w = response{c: c, header: make(http.Header, 8), declared: -1, expectContinue: c.expect}
 	c.res = w
-	ctx := &reqCtx{c: c, checked: time.Now()}
+	ctx := &a.ctx
+	ctx.c, ctx.checked = c, time.Now()
 	w.ctx = ctx
-	req = req.WithContext(ctx)
+	a.req = *req.WithContext(ctx)
+	req = &a.req
 	w.req = req
 	if (req.Body == http.NoBody || req.Body == nil) && c.bufr.Buffered() == 0 {
 		// Nothing more to read until the next request: the read
@@ -558,6 +571,13 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 	// waits for the next one.
 	c.res = nil
 	return true
+}
+
+// served is what serving one request allocates, in one block.
+type served struct {
+	res response
+	ctx reqCtx
+	req http.Request
 }
 
 // renderError is the raw answer to a request that never reached the
