@@ -74,6 +74,11 @@ func (cn *conn) awaitAnswer() error {
 				continue // a polling slice ended; nothing else did
 			}
 		}
+		if cn.sendInWait {
+			// Never sent: the connection is destroyed by the caller.
+			cn.sendInWait = false
+			cn.bw = nil
+		}
 		return err
 	}
 }
@@ -82,7 +87,23 @@ func (cn *conn) awaitAnswer() error {
 // buffer with one non-blocking read of the socket. Nothing there: the
 // buffer goes back to the pool and the poller waits (false). Bytes, the
 // end of the stream or an error: done (true).
+//
+// When the request head is still to be sent (sendInWait), the first call
+// sends it and waits (false) without reading: RawConn.Read has reset the
+// poller's readiness for this socket just before that call, and every
+// byte of the answer arrives after the write, so the poller reports it;
+// a read now would only find nothing.
 func (cn *conn) readableFD(fd uintptr) bool {
+	if cn.sendInWait {
+		cn.sendInWait = false
+		err := cn.bw.Flush()
+		cn.releaseWriter()
+		if err != nil {
+			cn.sendErr = err
+			return true
+		}
+		return false
+	}
 	cn.lendReader()
 	cn.cr.rawMode, cn.cr.rawFD = true, int(fd)
 	_, err := cn.br.Peek(1)

@@ -642,3 +642,32 @@ func waitChan[T any](t *testing.T, ch <-chan T, what string) T {
 		panic("unreachable")
 	}
 }
+
+// A connection the upstream closed right after answering is taken again
+// at once (no liveness probe that soon): the next bodiless request, sent
+// from inside the wait for its answer, meets the close there and is sent
+// again on a new connection.
+func TestClosedAfterAnswerIsReplayed(t *testing.T) {
+	t.Parallel()
+	closed := make(chan struct{}, 4)
+	addr := rawServer(t, func(i int, c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.Close() // without Connection: close
+		closed <- struct{}{}
+	})
+	c := newClient(t, Options{})
+	url := "http://" + addr + "/"
+	get(t, c, url)
+	waitChan(t, closed, "the upstream's close")
+	time.Sleep(10 * time.Millisecond) // the FIN has arrived
+	if _, body := get(t, c, url); body != "ok" {
+		t.Fatalf("GET after the upstream closed: body %q", body)
+	}
+	if st := c.HostStats(addr); st.Dials != 2 {
+		t.Errorf("stats %+v; want one redial", st)
+	}
+}

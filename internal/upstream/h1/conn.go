@@ -36,6 +36,10 @@ type conn struct {
 	// nil = none armed (reads then look at the context at each deadline
 	// slice instead, see connReader).
 	stop func() bool
+	// sendInWait: the request head waits in the write buffer for
+	// awaitAnswer to send it; sendErr is what that write failed with.
+	sendInWait bool
+	sendErr    error
 	// armOnWrite: the watcher is armed before the next socket write. A
 	// bodiless request whose head fits the buffer is written with one
 	// write into an idle socket, which cannot block; a larger head may.
@@ -77,6 +81,13 @@ func (cn *conn) lendReader() {
 		cn.br.Reset(&cn.cr)
 		cn.tp.R = cn.br
 	}
+}
+
+// releaseWriter returns the write buffer to its pool.
+func (cn *conn) releaseWriter() {
+	cn.bw.Reset(nil)
+	writerPool.Put(cn.bw)
+	cn.bw = nil
 }
 
 // giveBack returns the buffers; the connection keeps none while idle,
@@ -179,10 +190,20 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 	}
 	cn.bw = writerPool.Get().(*bufio.Writer)
 	cn.bw.Reset(&cn.cw)
+	cn.cw.writes = 0
+	// A bodiless request whose head fits the write buffer is sent from
+	// inside the wait for its answer (awaitAnswer), once that wait has
+	// begun: the answer can only arrive after the write, so the poller
+	// reports it, and no read is spent first finding nothing (one system
+	// call per request fewer).
+	cn.sendInWait = !hasBody && cn.rawOnce()
 	werr := cn.writeRequest(req)
-	cn.bw.Reset(nil)
-	writerPool.Put(cn.bw)
-	cn.bw = nil
+	if werr != nil {
+		cn.sendInWait = false
+	}
+	if !cn.sendInWait {
+		cn.releaseWriter()
+	}
 	cn.armOnWrite = false
 	if werr != nil {
 		var be *bodyReadError
@@ -218,6 +239,15 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 	if err := cn.awaitAnswer(); err != nil {
 		cn.cr.limited = false
 		return fail(err, false)
+	}
+	if err := cn.sendErr; err != nil {
+		// The head sent from awaitAnswer failed.
+		cn.sendErr = nil
+		if !isConnGone(err) {
+			cn.cr.limited = false
+			return fail(err, false)
+		}
+		werr = err // read what the upstream said, as above
 	}
 	cn.lendReader()
 	res, stale, err := cn.readResponse(req)
@@ -410,9 +440,13 @@ func (r *connReader) clear() {
 
 // connWriter is what the write buffer flushes to: the socket, arming the
 // context watcher first when the request asks for it (armOnWrite).
-type connWriter struct{ cn *conn }
+type connWriter struct {
+	cn     *conn
+	writes int // socket writes for the current request
+}
 
 func (w *connWriter) Write(p []byte) (int, error) {
+	w.writes++
 	if w.cn.armOnWrite {
 		w.cn.armOnWrite = false
 		w.cn.watch()

@@ -135,6 +135,10 @@ func (cn *conn) writeRequest(req *http.Request) (err error) {
 	// What is left is at most one buffer's worth for an idle socket: it
 	// does not block, so it needs no watcher (see conn.armOnWrite).
 	cn.armOnWrite = false
+	if cn.sendInWait && !hasBody && cn.cw.writes == 0 {
+		return nil // the whole head is buffered: awaitAnswer sends it
+	}
+	cn.sendInWait = false
 	return bw.Flush()
 }
 
