@@ -89,17 +89,19 @@ func SanitizeInbound(h http.Header, peerTrusted bool) {
 	ws := isWebSocketRequest(h)
 	te := hasToken(h["Te"], "trailers")
 	removeConnectionHeaders(h)
-	for _, k := range hopByHop {
-		delete(h, k)
-	}
-	if te {
-		h["Te"] = valTrailers
-	}
-	if ws {
-		h["Connection"] = valUpgrade
-		h["Upgrade"] = valWebSocket
+	// A small header (the usual case) loses its hop-by-hop fields in
+	// the walk below, by name; a large one by one deletion per name.
+	small := len(h) <= len(hopByHop)
+	if !small {
+		for _, k := range hopByHop {
+			delete(h, k)
+		}
 	}
 	for k := range h {
+		if small && isHopByHop(k) {
+			delete(h, k)
+			continue
+		}
 		if len(k) < len("forwarded") {
 			continue
 		}
@@ -116,6 +118,13 @@ func SanitizeInbound(h http.Header, peerTrusted bool) {
 				delete(h, k)
 			}
 		}
+	}
+	if te {
+		h["Te"] = valTrailers
+	}
+	if ws {
+		h["Connection"] = valUpgrade
+		h["Upgrade"] = valWebSocket
 	}
 }
 
@@ -205,10 +214,30 @@ func isWebSocketRequest(h http.Header) bool {
 	return hasToken(h["Connection"], "upgrade") && hasToken(h["Upgrade"], "websocket")
 }
 
-// removeHopByHop strips connection-specific headers from a response.
+// removeHopByHop strips connection-specific headers from a response. A
+// small header (the usual case) is walked once, which costs less than
+// one map deletion per hop-by-hop name.
 func removeHopByHop(h http.Header) {
 	removeConnectionHeaders(h)
-	for _, k := range hopByHop {
-		delete(h, k)
+	if len(h) > len(hopByHop) {
+		for _, k := range hopByHop {
+			delete(h, k)
+		}
+		return
 	}
+	for k := range h {
+		if isHopByHop(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// isHopByHop reports whether k is one of hopByHop.
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
+		return true
+	}
+	return false
 }

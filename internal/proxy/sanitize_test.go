@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
@@ -146,5 +147,50 @@ func BenchmarkSanitizeInbound(b *testing.B) {
 			h[k] = v
 		}
 		SanitizeInbound(h, false)
+	}
+}
+
+// isHopByHop and the hopByHop list name the same fields, and both ways
+// of removing them (a walk for small headers, deletions for large ones)
+// leave none behind, on requests and on responses.
+func TestHopByHopSmallAndLargeHeaders(t *testing.T) {
+	for _, k := range hopByHop {
+		if !isHopByHop(k) {
+			t.Errorf("isHopByHop(%q) = false", k)
+		}
+	}
+	if isHopByHop("Content-Type") || isHopByHop("connection") {
+		t.Error("isHopByHop takes a field it should not (names are canonical)")
+	}
+	for _, extra := range []int{0, 2, 20} {
+		build := func() http.Header {
+			h := http.Header{"Content-Type": {"text/plain"}}
+			for _, k := range hopByHop {
+				if k != "Te" && k != "Upgrade" {
+					h[k] = []string{"x"}
+				}
+			}
+			h["Connection"] = []string{"X-Secret"}
+			h["X-Secret"] = []string{"s"}
+			for i := range extra {
+				h[fmt.Sprintf("X-Extra-%d", i)] = []string{"v"}
+			}
+			return h
+		}
+		for name, strip := range map[string]func(http.Header){
+			"request":  func(h http.Header) { SanitizeInbound(h, false) },
+			"response": removeHopByHop,
+		} {
+			h := build()
+			strip(h)
+			for k := range h {
+				if isHopByHop(k) || k == "X-Secret" {
+					t.Errorf("%s with %d extra fields: %s survived", name, extra, k)
+				}
+			}
+			if h.Get("Content-Type") != "text/plain" || len(h) != 1+extra {
+				t.Errorf("%s with %d extra fields: left %v", name, extra, h)
+			}
+		}
 	}
 }
