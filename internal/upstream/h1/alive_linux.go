@@ -112,7 +112,6 @@ func (cn *conn) readableFD(fd uintptr) bool {
 		cn.br.Reset(nil)
 		readerPool.Put(cn.br)
 		cn.br = nil
-		cn.tp.R = nil
 		return false
 	}
 	if err != nil {

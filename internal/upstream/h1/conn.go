@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/textproto"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -23,7 +22,6 @@ type conn struct {
 	cw connWriter
 	br *bufio.Reader
 	bw *bufio.Writer
-	tp textproto.Reader
 
 	// reused: this connection already carried a request.
 	reused bool
@@ -79,7 +77,6 @@ func (cn *conn) lendReader() {
 	if cn.br == nil {
 		cn.br = readerPool.Get().(*bufio.Reader)
 		cn.br.Reset(&cn.cr)
-		cn.tp.R = cn.br
 	}
 }
 
@@ -99,7 +96,6 @@ func (cn *conn) giveBack() {
 		cn.br.Reset(nil)
 		readerPool.Put(cn.br)
 		cn.br = nil
-		cn.tp.R = nil
 	}
 	if cn.bw != nil {
 		cn.bw.Reset(nil)

@@ -48,16 +48,10 @@ func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool,
 		if !ok {
 			return nil, false, errBadStatusLine
 		}
-		hdr, err := cn.tp.ReadMIMEHeader()
+		// readFields refuses a space in a field name ("Content-Length : 5").
+		hdr, err := readFields(cn.br)
 		if err != nil {
 			return nil, false, fmt.Errorf("h1: malformed response header: %w", err)
-		}
-		for k := range hdr {
-			// textproto lets a space into a field name for old servers;
-			// "Content-Length : 5" is a framing ambiguity, not a quirk.
-			if strings.IndexByte(k, ' ') >= 0 {
-				return nil, false, fmt.Errorf("h1: malformed response header field name %q", k)
-			}
 		}
 		if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 			if info >= maxInformational {
@@ -71,7 +65,7 @@ func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool,
 			Proto:      protoString(major, minor),
 			ProtoMajor: major,
 			ProtoMinor: minor,
-			Header:     http.Header(hdr),
+			Header:     hdr,
 			Request:    req,
 		}
 		break
@@ -375,11 +369,8 @@ func (b *body) readTrailer() error {
 		br.Discard(2)
 		return nil
 	}
-	tr, err := b.cn.tp.ReadMIMEHeader()
+	tr, err := readFields(br) // an early end is io.ErrUnexpectedEOF
 	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
 		return fmt.Errorf("h1: malformed trailer: %w", err)
 	}
 	for k, vv := range tr {
