@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portunus-gw/portunus/internal/sockio"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -326,7 +327,7 @@ func (c *conn) readableFD(fd uintptr) bool {
 	c.cr.rawMode, c.cr.rawFD = true, int(fd)
 	_, err := c.bufr.Peek(1)
 	c.cr.rawMode = false
-	if err == errWouldBlock {
+	if err == sockio.ErrWouldBlock {
 		c.bufr.Reset(nil)
 		bufrPool.Put(c.bufr)
 		c.bufr = nil

@@ -1,13 +1,11 @@
 package h1server
 
 import (
-	"errors"
 	"io"
-	"net"
-	"os"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/portunus-gw/portunus/internal/sockio"
 )
 
 // connReader is what the connection's bufio.Reader reads from. It bounds
@@ -33,14 +31,11 @@ type connReader struct {
 	// request's head, bounded by the head limit).
 	tee []byte
 	// rawFD, while rawMode is set, is the socket to read with one
-	// non-blocking system call that reports errWouldBlock instead of
+	// non-blocking system call that reports sockio.ErrWouldBlock instead of
 	// waiting (conn.readableFD; the connection's goroutine only).
 	rawMode bool
 	rawFD   int
 }
-
-// errWouldBlock: a raw-mode read found nothing to read.
-var errWouldBlock = errors.New("h1server: nothing to read yet")
 
 func (cr *connReader) setLimit(n int64) {
 	cr.mu.Lock()
@@ -114,20 +109,7 @@ func (cr *connReader) readSocket(p []byte) (int, error) {
 	if !cr.rawMode {
 		return cr.c.rwc.Read(p)
 	}
-	for {
-		n, err := syscall.Read(cr.rawFD, p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return 0, errWouldBlock
-		case err != nil:
-			return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
+	return sockio.ReadNow(cr.rawFD, p)
 }
 
 // startBackgroundRead begins watching the socket for the client

@@ -2,10 +2,10 @@ package h1
 
 import (
 	"errors"
-	"io"
-	"net"
 	"os"
 	"syscall"
+
+	"github.com/portunus-gw/portunus/internal/sockio"
 )
 
 // alive reports whether a pooled connection is still usable: not closed
@@ -108,7 +108,7 @@ func (cn *conn) readableFD(fd uintptr) bool {
 	cn.cr.rawMode, cn.cr.rawFD = true, int(fd)
 	_, err := cn.br.Peek(1)
 	cn.cr.rawMode = false
-	if err == errWouldBlock {
+	if err == sockio.ErrWouldBlock {
 		cn.br.Reset(nil)
 		readerPool.Put(cn.br)
 		cn.br = nil
@@ -118,25 +118,4 @@ func (cn *conn) readableFD(fd uintptr) bool {
 		cn.cr.pending = err
 	}
 	return true
-}
-
-// errWouldBlock: a raw-mode read found nothing to read.
-var errWouldBlock = errors.New("h1: nothing to read yet")
-
-// readRaw reads the socket fd once without waiting.
-func readRaw(fd int, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(fd, p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return 0, errWouldBlock
-		case err != nil:
-			return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
 }

@@ -14,7 +14,5 @@ func (cn *conn) awaitAnswer() error { return nil }
 
 func (cn *conn) readableFD(fd uintptr) bool { return true }
 
-func readRaw(fd int, p []byte) (int, error) { panic("h1: raw reads are Linux-only") }
-
 // rawOnce: no raw socket access is used here.
 func (cn *conn) rawOnce() bool { return false }

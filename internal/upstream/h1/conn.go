@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/portunus-gw/portunus/internal/sockio"
 )
 
 // conn is one upstream connection. It is used by one request at a time;
@@ -339,7 +341,7 @@ type connReader struct {
 	rdl   time.Time       // the read deadline set on nc (zero: none)
 
 	// rawFD, while rawMode is set, is the socket to read with one
-	// non-blocking system call that reports errWouldBlock instead of
+	// non-blocking system call that reports sockio.ErrWouldBlock instead of
 	// waiting (conn.readableFD).
 	rawMode bool
 	rawFD   int
@@ -368,7 +370,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 		var n int
 		var err error
 		if r.rawMode {
-			n, err = readRaw(r.rawFD, p)
+			n, err = sockio.ReadNow(r.rawFD, p)
 		} else {
 			n, err = r.nc.Read(p)
 		}
