@@ -231,3 +231,38 @@ func TestClientCancelCancelsUpstream(t *testing.T) {
 		t.Errorf("state ErrorCode: got %q; want %q", s.ErrorCode, proxy.CodeClientClosed)
 	}
 }
+
+// An answer that breaks HTTP/1.1's rules (here a folded field line) is a
+// 502 bad-gateway that says so, not "could not be reached".
+func TestMalformedAnswer502(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				c.Read(buf) // the request head
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: a\r\n b\r\n\r\nok")
+			}()
+		}
+	}()
+	states := make(chan pipeline.State, 1)
+	front := startFront(t, proxy.New(proxy.Config{Pool: newPool(t, config.Upstream{}, "http://"+ln.Addr().String())}), frontOpts{states: states})
+	res, body := do(t, front, mustRequest(t, http.MethodGet, front.URL+"/", nil))
+	checkProblem(t, res, body, 502, "bad-gateway")
+	if !strings.Contains(body, "cannot be read safely") {
+		t.Errorf("detail: %s", body)
+	}
+	if s := receiveState(t, states); s.ErrorCode != "bad-gateway" {
+		t.Errorf("state: ErrorCode %q; want bad-gateway", s.ErrorCode)
+	}
+}

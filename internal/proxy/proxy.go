@@ -587,6 +587,10 @@ func (h *handler) roundTripError(w http.ResponseWriter, r *http.Request, s *pipe
 		h.fail(w, r, s, problem.UpstreamTimeout, 0, "upstream "+h.pool.Name()+" did not send response headers in time")
 		return
 	}
+	if h1.MalformedAnswer(err) {
+		h.fail(w, r, s, problem.BadGateway, 0, "upstream "+h.pool.Name()+" sent an answer that cannot be read safely")
+		return
+	}
 	h.fail(w, r, s, problem.UpstreamUnavailable, 0, "upstream "+h.pool.Name()+" could not be reached")
 }
 

@@ -174,6 +174,11 @@ func TestMalformedAnswersAreErrors(t *testing.T) {
 			c := newClient(t, Options{MaxResponseHeaderBytes: 64 << 10})
 			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
 			res, err := c.RoundTrip(req)
+			// A head that breaks the rules is a malformed answer; no
+			// answer at all is a failed connection.
+			if err != nil && MalformedAnswer(err) != (tc.answer != "") {
+				t.Errorf("MalformedAnswer(%v) = %v", err, MalformedAnswer(err))
+			}
 			if err == nil {
 				_, err = io.ReadAll(res.Body)
 				res.Body.Close()
@@ -381,6 +386,9 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("error %v; want a timeout", err)
+	}
+	if MalformedAnswer(err) {
+		t.Errorf("a silent upstream's timeout counted as a malformed answer")
 	}
 }
 

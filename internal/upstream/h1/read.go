@@ -37,7 +37,10 @@ func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool,
 		line, err := cn.br.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return nil, false, errBadStatusLine
+				return nil, false, malformed(errBadStatusLine)
+			}
+			if errors.Is(err, errHeaderTooLarge) {
+				return nil, false, malformed(err)
 			}
 			// Only a connection closed or reset before any answer byte
 			// is stale; a deadline or a cancellation is not.
@@ -46,16 +49,20 @@ func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool,
 		}
 		code, status, major, minor, ok := parseStatusLine(line)
 		if !ok {
-			return nil, false, errBadStatusLine
+			return nil, false, malformed(errBadStatusLine)
 		}
 		// readFields refuses a space in a field name ("Content-Length : 5").
 		hdr, err := readFields(cn.br)
 		if err != nil {
-			return nil, false, fmt.Errorf("h1: malformed response header: %w", err)
+			err = fmt.Errorf("h1: malformed response header: %w", err)
+			if badFields(err) {
+				err = malformed(err)
+			}
+			return nil, false, err
 		}
 		if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 			if info >= maxInformational {
-				return nil, false, errTooManyInfo
+				return nil, false, malformed(errTooManyInfo)
 			}
 			continue
 		}
@@ -75,9 +82,32 @@ func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool,
 	b.res = res
 	res.Body = b
 	if err := cn.frame(req, res, b); err != nil {
-		return nil, false, err
+		return nil, false, malformed(err)
 	}
 	return res, false, nil
+}
+
+// MalformedAnswer reports whether err is an upstream's answer that could
+// not be read safely (its status line, fields, size or framing), as
+// opposed to a connection that failed or a deadline that passed: the
+// proxy tells the client so (502 bad-gateway) instead of "unreachable".
+func MalformedAnswer(err error) bool {
+	var m *malformedError
+	return errors.As(err, &m)
+}
+
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string { return e.err.Error() }
+func (e *malformedError) Unwrap() error { return e.err }
+
+func malformed(err error) error { return &malformedError{err} }
+
+// badFields tells a field section that breaks the rules from one whose
+// reading failed (a reset, a deadline, an early end).
+func badFields(err error) bool {
+	return errors.Is(err, errFieldNoColon) || errors.Is(err, errFieldName) || errors.Is(err, errFieldValue) ||
+		errors.Is(err, errObsFold) || errors.Is(err, errHeaderTooLarge)
 }
 
 // respAlloc holds a response and its body in one allocation.
