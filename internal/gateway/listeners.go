@@ -15,9 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/portunus-gw/portunus/internal/config"
+	"github.com/portunus-gw/portunus/internal/edge/connlimit"
 	"github.com/portunus-gw/portunus/internal/edge/h1server"
 	"github.com/portunus-gw/portunus/internal/edge/tlsconf"
 	"github.com/portunus-gw/portunus/internal/problem"
@@ -328,7 +327,7 @@ func (ls *listenerSet) serve(l *listener) {
 	ln := l.ln
 	if lim != nil && lim.MaxConnections > 0 {
 		// Over the limit, new connections wait in the kernel backlog.
-		ln = netutil.LimitListener(ln, lim.MaxConnections)
+		ln = connlimit.Listener(ln, lim.MaxConnections)
 	}
 	if l.cfg.ProxyProtocol {
 		// The PROXY header comes before the TLS handshake.
