@@ -178,14 +178,36 @@ func TestWrkArgs(t *testing.T) {
 	}
 }
 
+// parseCase is one input of a /proc parser and what it must give.
+type parseCase[T comparable] struct {
+	name    string
+	in      string
+	want    T
+	wantErr bool
+}
+
+// runParseCases runs parse over cases, each as a parallel subtest.
+func runParseCases[T comparable](t *testing.T, cases []parseCase[T], parse func([]byte) (T, error)) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parse([]byte(tc.in))
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("got %+v, nil; want an error", got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestParseProcStat(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name    string
-		in      string
-		want    procStat
-		wantErr bool
-	}{
+	cases := []parseCase[procStat]{
 		{
 			name: "plain comm",
 			in:   "20939 (nginx) S 20930 20930 7568 0 -1 4194304 97 0 0 0 1234 567 0 0 20 0 1 0 105825 3133440 380 18446744073709551615 0\n",
@@ -201,31 +223,12 @@ func TestParseProcStat(t *testing.T) {
 		{name: "non-numeric utime", in: "42 (x) R 1 42 42 0 -1 4194304 97 0 0 0 ten 20 0", wantErr: true},
 		{name: "empty", in: "", wantErr: true},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := parseProcStat([]byte(tc.in))
-			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("got %+v, nil; want an error", got)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
-			}
-		})
-	}
+	runParseCases(t, cases, parseProcStat)
 }
 
 func TestParseStatusRSS(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name    string
-		in      string
-		want    rssKiB
-		wantErr bool
-	}{
+	cases := []parseCase[rssKiB]{
 		{
 			name: "split lines present",
 			in: "Name:\tportunus\nState:\tS (sleeping)\nVmPeak:\t   90000 kB\nVmHWM:\t   31000 kB\nVmRSS:\t   30720 kB\n" +
@@ -244,21 +247,7 @@ func TestParseStatusRSS(t *testing.T) {
 		{name: "not a number", in: "VmRSS:\t lots kB\n", wantErr: true},
 		{name: "malformed RssAnon", in: "VmRSS:\t 12 kB\nRssAnon:\t lots kB\n", wantErr: true},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := parseStatusRSS([]byte(tc.in))
-			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("got %+v, nil; want an error", got)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
-			}
-		})
-	}
+	runParseCases(t, cases, parseStatusRSS)
 }
 
 func TestProcReadersOnSelf(t *testing.T) {

@@ -25,6 +25,31 @@ func accepted(ln net.Listener) <-chan net.Conn {
 	return ch
 }
 
+// mustAccept returns the connection ch delivers, failing after waitLimit.
+func mustAccept(t *testing.T, ch <-chan net.Conn, what string) net.Conn {
+	t.Helper()
+	select {
+	case c, ok := <-ch:
+		if !ok {
+			t.Fatalf("%s: Accept failed", what)
+		}
+		return c
+	case <-time.After(waitLimit):
+		t.Fatalf("%s was not accepted", what)
+		return nil
+	}
+}
+
+// mustWait checks that ch delivers nothing for a while: Accept is held.
+func mustWait(t *testing.T, ch <-chan net.Conn, why string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatal(why)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -45,12 +70,7 @@ func TestLimitKeepsRawSocket(t *testing.T) {
 	addr := base.Addr().String()
 
 	dial(t, addr)
-	var first net.Conn
-	select {
-	case first = <-accepted(ln):
-	case <-time.After(waitLimit):
-		t.Fatal("the first connection was not accepted")
-	}
+	first := mustAccept(t, accepted(ln), "the first connection")
 	// What the HTTP/1.x server needs of the socket is still there.
 	sc, ok := first.(syscall.Conn)
 	if !ok {
@@ -72,33 +92,15 @@ func TestLimitKeepsRawSocket(t *testing.T) {
 	// twice frees one slot only.
 	dial(t, addr)
 	second := accepted(ln)
-	select {
-	case <-second:
-		t.Fatal("a second connection was accepted over a limit of 1")
-	case <-time.After(100 * time.Millisecond):
-	}
+	mustWait(t, second, "a second connection was accepted over a limit of 1")
 	first.Close()
 	first.Close()
-	var c2 net.Conn
-	select {
-	case c2 = <-second:
-	case <-time.After(waitLimit):
-		t.Fatal("the second connection was not accepted after the first closed")
-	}
+	c2 := mustAccept(t, second, "the second connection, after the first closed,")
 	dial(t, addr)
 	third := accepted(ln)
-	select {
-	case <-third:
-		t.Fatal("a double Close freed two slots")
-	case <-time.After(100 * time.Millisecond):
-	}
+	mustWait(t, third, "a double Close freed two slots")
 	c2.Close()
-	select {
-	case c3 := <-third:
-		c3.Close()
-	case <-time.After(waitLimit):
-		t.Fatal("the third connection was not accepted")
-	}
+	mustAccept(t, third, "the third connection").Close()
 }
 
 func TestAcceptAfterClose(t *testing.T) {
@@ -121,7 +123,7 @@ func TestCloseEndsWaitingAccept(t *testing.T) {
 	}
 	ln := Listener(base, 1)
 	dial(t, base.Addr().String())
-	c := <-accepted(ln)
+	c := mustAccept(t, accepted(ln), "the first connection")
 	defer c.Close()
 	waiting := accepted(ln)
 	time.Sleep(20 * time.Millisecond)
