@@ -91,6 +91,26 @@ func rawServer(t *testing.T, serve func(i int, c net.Conn)) string {
 	return ln.Addr().String()
 }
 
+// answerOnce serves one request per connection with answer, then sends
+// nothing more (the client must not wait for more) and reads until the
+// client closes; closed is closed then.
+func answerOnce(t *testing.T, answer string) (addr string, closed <-chan struct{}) {
+	t.Helper()
+	done := make(chan struct{})
+	var once sync.Once
+	addr = rawServer(t, func(_ int, c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, answer)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, br)
+		once.Do(func() { close(done) })
+	})
+	return addr, done
+}
+
 // readRequest reads one request head (and body) off c.
 func readRequest(br *bufio.Reader) (*http.Request, error) {
 	req, err := http.ReadRequest(br)
@@ -158,19 +178,7 @@ func TestMalformedAnswersAreErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			closed := make(chan struct{})
-			addr := rawServer(t, func(_ int, c net.Conn) {
-				br := bufio.NewReader(c)
-				if _, err := readRequest(br); err != nil {
-					return
-				}
-				io.WriteString(c, tc.answer)
-				// Nothing else is sent: the client must not wait for
-				// more, and must close the connection.
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, br)
-				close(closed)
-			})
+			addr, closed := answerOnce(t, tc.answer)
 			c := newClient(t, Options{MaxResponseHeaderBytes: 64 << 10})
 			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
 			res, err := c.RoundTrip(req)

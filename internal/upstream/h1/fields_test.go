@@ -204,15 +204,7 @@ func TestResponseFieldsThroughClient(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			addr := rawServer(t, func(_ int, c net.Conn) {
-				br := bufio.NewReader(c)
-				if _, err := readRequest(br); err != nil {
-					return
-				}
-				io.WriteString(c, tc.answer)
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, br)
-			})
+			addr, _ := answerOnce(t, tc.answer)
 			c := newClient(t, Options{MaxResponseHeaderBytes: 32 << 10})
 			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
 			res, err := c.RoundTrip(req)
