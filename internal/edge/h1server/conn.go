@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -176,13 +177,13 @@ func (c *conn) loop(first bool) {
 			return
 		}
 		first = false
-		req, err := c.readRequest()
+		a, err := c.readRequest()
 		if err != nil {
 			c.fail(err)
 			return
 		}
 		c.setState(http.StateActive)
-		keep := c.serveOne(req)
+		keep := c.serveOne(a)
 		if !keep || c.s.inShutdown.Load() {
 			return
 		}
@@ -400,7 +401,10 @@ var (
 	errTransferEn = statusError{http.StatusNotImplemented, "unsupported transfer encoding"}
 )
 
-func (c *conn) readRequest() (*http.Request, error) {
+// readRequest reads the next request head into a new served block: the
+// common well-formed head in place (parseHead), anything else through
+// http.ReadRequest.
+func (c *conn) readRequest() (*served, error) {
 	c.expect = false
 	c.cr.setLimit(c.s.maxHeaderBytes())
 	// RFC 9112 §2.2: empty lines before a request line are ignored
@@ -411,31 +415,18 @@ func (c *conn) readRequest() (*http.Request, error) {
 		}
 		_, _ = c.bufr.Discard(1)
 	}
-	abs := absoluteForm(c.bufr)
-	if abs {
-		// Keep the head's bytes: ReadRequest drops the Host field of
-		// an absolute-form request, and its absence must be seen.
-		p, _ := c.bufr.Peek(c.bufr.Buffered())
-		c.cr.mu.Lock()
-		c.cr.tee = append([]byte(nil), p...)
-		c.cr.mu.Unlock()
-	}
-	req, err := http.ReadRequest(c.bufr)
+	a := &served{}
+	req := &a.req
+	buffered, _ := c.bufr.Peek(c.bufr.Buffered())
+	n, fast := parseHead(buffered, req, &a.url)
 	absNoHost := false
-	if abs {
-		c.cr.mu.Lock()
-		absNoHost = !hasHostField(c.cr.tee)
-		c.cr.tee = nil
-		c.cr.mu.Unlock()
-	}
-	if err != nil {
-		if c.cr.hitLimit() {
-			return nil, errTooLarge
+	if fast {
+		_, _ = c.bufr.Discard(n)
+	} else {
+		var err error
+		if absNoHost, err = c.readHead(req); err != nil {
+			return nil, err
 		}
-		if msg := err.Error(); strings.Contains(msg, "unsupported transfer encoding") || strings.Contains(msg, "too many transfer encodings") {
-			return nil, errTransferEn
-		}
-		return nil, err
 	}
 	c.cr.setLimit(-1)
 	if req.ProtoMajor != 1 {
@@ -447,13 +438,16 @@ func (c *conn) readRequest() (*http.Request, error) {
 	if req.Host != "" && !httpguts.ValidHostHeader(req.Host) {
 		return nil, errBadHost
 	}
-	for k, vv := range req.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, errBadName
-		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, errBadValue
+	if !fast {
+		// parseHead has checked these already.
+		for k, vv := range req.Header {
+			if !httpguts.ValidHeaderFieldName(k) {
+				return nil, errBadName
+			}
+			for _, v := range vv {
+				if !httpguts.ValidHeaderFieldValue(v) {
+					return nil, errBadValue
+				}
 			}
 		}
 	}
@@ -473,7 +467,40 @@ func (c *conn) readRequest() (*http.Request, error) {
 	if d := c.s.WriteTimeout; d > 0 {
 		_ = c.rwc.SetWriteDeadline(time.Now().Add(d))
 	}
-	return req, nil
+	return a, nil
+}
+
+// readHead reads a head parseHead did not take with http.ReadRequest,
+// into req. absNoHost: the target is in absolute form and the head has
+// no Host field (ReadRequest takes the host from the target).
+func (c *conn) readHead(req *http.Request) (absNoHost bool, err error) {
+	abs := absoluteForm(c.bufr)
+	if abs {
+		// Keep the head's bytes: ReadRequest drops the Host field of
+		// an absolute-form request, and its absence must be seen.
+		p, _ := c.bufr.Peek(c.bufr.Buffered())
+		c.cr.mu.Lock()
+		c.cr.tee = append([]byte(nil), p...)
+		c.cr.mu.Unlock()
+	}
+	r, err := http.ReadRequest(c.bufr)
+	if abs {
+		c.cr.mu.Lock()
+		absNoHost = !hasHostField(c.cr.tee)
+		c.cr.tee = nil
+		c.cr.mu.Unlock()
+	}
+	if err != nil {
+		if c.cr.hitLimit() {
+			return false, errTooLarge
+		}
+		if msg := err.Error(); strings.Contains(msg, "unsupported transfer encoding") || strings.Contains(msg, "too many transfer encodings") {
+			return false, errTransferEn
+		}
+		return false, err
+	}
+	*req = *r
+	return absNoHost, nil
 }
 
 // fail answers a request that could not be read, when an answer makes
@@ -514,20 +541,19 @@ func isQuietReadError(err error) bool {
 	return errors.As(err, &oe)
 }
 
-// serveOne runs the handler for req and finishes its response; it
-// reports whether the connection can serve another request.
-func (c *conn) serveOne(req *http.Request) (keep bool) {
-	// The response, the request's context and the request the handler
-	// sees are one allocation; WithContext's copy does not escape.
-	a := &served{}
+// serveOne runs the handler for the request read into a and finishes
+// its response; it reports whether the connection can serve another
+// request.
+func (c *conn) serveOne(a *served) (keep bool) {
 	w := &a.res
 	*w = response{c: c, header: make(http.Header, 8), declared: -1, expectContinue: c.expect}
 	c.res = w
 	ctx := &a.ctx
 	ctx.c, ctx.checked = c, time.Now()
 	w.ctx = ctx
-	a.req = *req.WithContext(ctx)
-	req = &a.req
+	// WithContext's copy does not escape.
+	a.req = *a.req.WithContext(ctx)
+	req := &a.req
 	w.req = req
 	if (req.Body == http.NoBody || req.Body == nil) && c.bufr.Buffered() == 0 {
 		// Nothing more to read until the next request: the read
@@ -581,11 +607,14 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 	return true
 }
 
-// served is what serving one request allocates, in one block.
+// served is what serving one request allocates, in one block: the
+// response, the request's context, the request the handler sees and,
+// when parseHead read it, its URL.
 type served struct {
 	res response
 	ctx reqCtx
 	req http.Request
+	url url.URL
 }
 
 // renderError is the raw answer to a request that never reached the
