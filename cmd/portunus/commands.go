@@ -21,6 +21,7 @@ import (
 
 	"github.com/portunus-gw/portunus/internal/config"
 	"github.com/portunus-gw/portunus/internal/gateway"
+	"github.com/portunus-gw/portunus/internal/heapfloor"
 	"github.com/portunus-gw/portunus/internal/store"
 	"github.com/portunus-gw/portunus/internal/telemetry"
 )
@@ -97,6 +98,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// gateway's level, instead of printing a line per attempt.
 	store.SetClientLogger(log)
 	telemetry.SetVersion(version)
+	// Fewer collections while the live heap is small (see heapfloor;
+	// GOGC or GOMEMLIMIT in the environment turn this off).
+	defer heapfloor.Start(heapfloor.Default).Stop()
 
 	// Signals are subscribed before the listeners open, so a SIGTERM
 	// that arrives during start-up still drains instead of killing.
