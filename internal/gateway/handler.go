@@ -65,6 +65,9 @@ type exchange struct {
 	// span is the request's tracing SERVER span (zero: not sampled or
 	// tracing off).
 	span tracing.Server
+	// unwatch ends the body watch (hygiene.WatchBody) when the request
+	// is done; nil before routing.
+	unwatch func()
 }
 
 var (
@@ -105,10 +108,14 @@ var noLimits listenerHandler
 // serve runs the fixed front of the pipeline — request id, client
 // address, path normalization, header sanitation, routing — and then the
 // matched route's compiled chain.
+//
+// serve has a single defer, and the early returns live in front: a function
+// with more defers × returns than the compiler open-codes (15) pays for
+// each defer at run time (measured: 1–2 % of the CPU at 1000 busy
+// connections).
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHandler) {
 	snap := g.snap.Load()
 	x := g.pool.Get().(*exchange)
-	defer g.release(x)
 	s := &x.state
 	s.Start = time.Now()
 	x.rec.reset(w)
@@ -124,8 +131,25 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 	if snap != nil && snap.tracer != nil {
 		r, x.span = snap.tracer.StartServer(r, s.Start)
 	}
-	defer g.finish(snap, r, x)
+	defer g.done(snap, r, x)
+	g.front(snap, r, x, lim)
+}
 
+// done ends a request serve began: the body watch, the access log and
+// metrics (finish), then the exchange goes back to the pool.
+func (g *Gateway) done(snap *Snapshot, r *http.Request, x *exchange) {
+	if x.unwatch != nil {
+		x.unwatch()
+	}
+	g.finish(snap, r, x)
+	g.release(x)
+}
+
+// front is serve after its defer: the checks, routing and the route's
+// chain.
+func (g *Gateway) front(snap *Snapshot, r *http.Request, x *exchange, lim *listenerHandler) {
+	s := &x.state
+	rw := &x.rec
 	if snap == nil {
 		s.ErrorCode = string(problem.UpstreamUnavailable)
 		problem.Write(rw, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: "no configuration loaded", RequestID: s.RequestID})
@@ -253,8 +277,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 	s.Params = x.match.Params
 	// body_read_timeout (hygiene.WatchBody): the route sees a request
 	// whose body reads fail after bodyTimeout without bytes.
-	r, release := hygiene.WatchBody(rw, r, lim.bodyTimeout)
-	defer release()
+	r, x.unwatch = hygiene.WatchBody(rw, r, lim.bodyTimeout)
 	// Metrics count the request body bytes actually read; only a body
 	// that exists is wrapped (one small allocation), so GETs cost nothing.
 	if r.Body != nil && r.Body != http.NoBody && rt.metrics != nil {
@@ -331,6 +354,7 @@ func (g *Gateway) release(x *exchange) {
 	x.match = router.Match[*Route]{}
 	x.body = nil
 	x.span = tracing.Server{}
+	x.unwatch = nil
 	g.pool.Put(x)
 }
 
