@@ -524,8 +524,13 @@ type outAlloc struct {
 	hdr http.Header
 }
 
-// outPool holds outAlloc blocks for the fast path.
-var outPool = sync.Pool{New: func() any { return &outAlloc{hdr: make(http.Header, 16)} }}
+// outPool holds outAlloc blocks for the fast path. Their maps start with
+// room for eight fields, one group of slots (a request from a
+// command-line client plus the forwarding fields the proxy adds fits); a
+// block whose map grew keeps its size. Measured: a hint of 16 allocates
+// 1504 bytes at once, a hint of 8 56 bytes and a 336-byte group at the
+// first field.
+var outPool = sync.Pool{New: func() any { return &outAlloc{hdr: make(http.Header, 8)} }}
 
 // maxPooledFields bounds the header map a pooled block keeps: a request
 // with many more fields leaves its map to the garbage collector.
