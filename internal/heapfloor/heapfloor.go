@@ -12,6 +12,11 @@
 // applies unchanged, so the memory of a large or busy gateway (thousands
 // of connections) does not move.
 //
+// The floor applies only while the process allocates at least the floor
+// every second: below that the default collects less than once a second
+// at a negligible cost, and an idle gateway keeps its footprint small
+// (the runtime returns what it freed above the default goal).
+//
 // The floor is held by adjusting GOGC after each collection (the goal is
 // max(live × (1 + GOGC/100), 4 MiB × GOGC/100)). A process started with
 // GOGC or GOMEMLIMIT in its environment has chosen for itself:
@@ -24,6 +29,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"time"
 )
 
 // Default is the floor the gateway runs with.
@@ -57,6 +63,9 @@ type Tuner struct {
 	stopped bool
 	current int
 	sample  []metrics.Sample
+	// The allocation count and time at the previous collection.
+	lastAllocs uint64
+	lastAt     time.Time
 }
 
 // Start holds the heap goal at floor bytes or more, unless the
@@ -69,8 +78,9 @@ func Start(floor uint64) *Tuner {
 		return nil
 	}
 	t := &Tuner{floor: floor, current: 100}
-	t.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	t.adjust()
+	t.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(t.sample)
+	t.lastAllocs, t.lastAt = t.sample[1].Value.Uint64(), time.Now()
 	t.arm()
 	return t
 }
@@ -113,10 +123,16 @@ func (t *Tuner) adjust() bool {
 		return false
 	}
 	metrics.Read(t.sample)
-	if t.sample[0].Value.Kind() != metrics.KindUint64 {
+	if t.sample[0].Value.Kind() != metrics.KindUint64 || t.sample[1].Value.Kind() != metrics.KindUint64 {
 		return true
 	}
-	p := Percent(t.sample[0].Value.Uint64(), t.floor)
+	allocs, at := t.sample[1].Value.Uint64(), time.Now()
+	rate := float64(allocs-t.lastAllocs) / max(at.Sub(t.lastAt).Seconds(), 1e-3)
+	t.lastAllocs, t.lastAt = allocs, at
+	p := 100
+	if rate >= float64(t.floor) {
+		p = Percent(t.sample[0].Value.Uint64(), t.floor)
+	}
 	// Small changes are not worth a call into the runtime.
 	if d := p - t.current; d > t.current/8 || -d > t.current/8 || (p == 100) != (t.current == 100) {
 		debug.SetGCPercent(p)

@@ -48,16 +48,22 @@ func TestStartHoldsFloor(t *testing.T) {
 	if tu == nil {
 		t.Fatal("Start returned nil without GOGC or GOMEMLIMIT")
 	}
-	runtime.GC()
+	// The floor holds while the process allocates the floor or more a
+	// second: garbage at that pace between collections.
+	busy := func() {
+		for range 64 {
+			sink = make([]byte, 1<<20)
+		}
+		runtime.GC() // the sentinel's cleanup runs after a collection
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for readMetric("/gc/gogc:percent") <= 100 && time.Now().Before(deadline) {
-		runtime.GC() // the cleanup of the sentinel runs after a collection
-		time.Sleep(10 * time.Millisecond)
+		busy()
+		time.Sleep(time.Millisecond)
 	}
 	if p := readMetric("/gc/gogc:percent"); p <= 100 {
 		t.Fatalf("GOGC still %d with a live heap of %d bytes", p, readMetric("/gc/heap/live:bytes"))
 	}
-	runtime.GC()
 	if goal := readMetric("/gc/heap/goal:bytes"); goal < floor*9/10 {
 		t.Fatalf("heap goal %d bytes, want about the floor %d (live %d)", goal, floor, readMetric("/gc/heap/live:bytes"))
 	}
@@ -71,6 +77,35 @@ func TestStartHoldsFloor(t *testing.T) {
 	runtime.GC()
 	if p := readMetric("/gc/gogc:percent"); p != 100 {
 		t.Fatalf("tuned again after Stop: GOGC = %d", p)
+	}
+}
+
+var sink []byte
+
+// A process that allocates less than the floor a second keeps the
+// runtime's default.
+func TestIdleKeepsDefault(t *testing.T) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		t.Skip("GOGC is set")
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		t.Skip("GOMEMLIMIT is set")
+	}
+	tu := Start(64 << 30) // 64 GiB a second: never reached here
+	defer tu.Stop()
+	for range 5 {
+		sink = make([]byte, 1<<20)
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond) // the cleanup runs
+	}
+	if p := readMetric("/gc/gogc:percent"); p != 100 {
+		t.Fatalf("GOGC = %d for an idle process, want 100", p)
+	}
+	tu.mu.Lock()
+	chose := tu.current
+	tu.mu.Unlock()
+	if chose != 100 {
+		t.Fatalf("tuner chose %d", chose)
 	}
 }
 
