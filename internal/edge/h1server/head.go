@@ -3,6 +3,7 @@ package h1server
 import (
 	"bytes"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 
@@ -83,7 +84,7 @@ func parseHead(head []byte, req *http.Request, u *url.URL) (n int, ok bool) {
 		j := i + indexCRLF(p[i:])
 		colon := i + strings.IndexByte(s[i:j], ':')
 		name := s[i:colon]
-		v := trimSpace(s[colon+1 : j])
+		v := textproto.TrimString(s[colon+1 : j]) // SP and HTAB: the line has no CR or LF
 		i = j + 2
 		if name == "Host" {
 			req.Host = v
@@ -150,7 +151,7 @@ func scanHead(head []byte) (end, fields, hosts int, ok bool) {
 			hosts++
 		case nameIs(f[:colon], "content-length"):
 			lengths++
-			if string(trimSpaceBytes(f[colon+1:])) != "0" {
+			if string(textproto.TrimBytes(f[colon+1:])) != "0" {
 				return 0, 0, 0, false
 			}
 		case nameIs(f[:colon], "transfer-encoding"), nameIs(f[:colon], "trailer"), nameIs(f[:colon], "pragma"):
@@ -286,24 +287,4 @@ func indexCRLF(b []byte) int {
 		return -1
 	}
 	return i - 1
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func trimSpaceBytes(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
