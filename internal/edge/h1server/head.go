@@ -19,8 +19,8 @@ import (
 // says no (ok false, nothing consumed or changed) to everything else,
 // which http.ReadRequest then reads — with its errors:
 //
-//   - the head must be in head, ending in an empty line, every line
-//     ending in CRLF (no bare LF), no obs-fold;
+//   - the whole head is in head (the read buffer), up to its empty
+//     line, every line ending in CRLF (no bare LF), no obs-fold;
 //   - request line: a token method other than CONNECT, an origin-form
 //     target whose path needs no escaping as url.URL.Path (letters,
 //     digits and -._~$&+,/:;=@; no %) and whose query is visible ASCII,
@@ -35,6 +35,8 @@ import (
 // head the fast path takes. On success req's fields are set as
 // ReadRequest sets them (its URL pointing at u), the names of the fields
 // in head are rewritten to canonical case, and n is the head's length.
+// The strings share one allocation: a handler that keeps one value keeps
+// the head's copy (at most the 4 KiB buffer) alive with it.
 func parseHead(head []byte, req *http.Request, u *url.URL) (n int, ok bool) {
 	end, fields, hosts, ok := scanHead(head)
 	if !ok {
