@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/portunus-gw/portunus/internal/httpfield"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -49,7 +50,7 @@ func parseHead(head []byte, req *http.Request, u *url.URL) (n int, ok bool) {
 	line := indexCRLF(p)
 	for i := line + 2; i < len(p); {
 		j := i + indexCRLF(p[i:])
-		canonicalize(p[i:j])
+		httpfield.CanonicalizeName(p[i : i+bytes.IndexByte(p[i:j], ':')]) // a token: scanHead checked
 		i = j + 2
 	}
 	s := string(p)
@@ -239,43 +240,19 @@ func nameIs(name []byte, lower string) bool {
 	return true
 }
 
-// canonicalize rewrites the name of the field line f ("Name: value") in
-// canonical case: upper case first and after each hyphen, lower case
-// elsewhere (textproto.CanonicalMIMEHeaderKey for a token name).
-func canonicalize(f []byte) {
-	upper := true
-	for i, b := range f {
-		if b == ':' {
-			return
-		}
-		if upper && 'a' <= b && b <= 'z' {
-			b -= 'a' - 'A'
-		} else if !upper && 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		f[i] = b
-		upper = b == '-'
-	}
+// knownMethods are the methods whose constant knownMethod returns.
+var knownMethods = [...]string{
+	http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut,
+	http.MethodDelete, http.MethodOptions, http.MethodPatch,
 }
 
 // knownMethod returns the constant for a common method (its string
 // outlives the head's copy for free), else m.
 func knownMethod(m string) string {
-	switch m {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	case http.MethodPatch:
-		return http.MethodPatch
+	for _, k := range knownMethods {
+		if m == k {
+			return k
+		}
 	}
 	return m
 }

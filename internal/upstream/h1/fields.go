@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"unsafe"
 
+	"github.com/portunus-gw/portunus/internal/httpfield"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -168,7 +169,7 @@ func parseFields(block []byte, slab []string) (http.Header, error) {
 			return nil, fieldError(errFieldNoColon, line)
 		}
 		name := line[:colon]
-		if !canonicalizeName(name) {
+		if !httpfield.CanonicalizeName(name) {
 			return nil, fieldError(errFieldName, line)
 		}
 		key := commonKey(name)
@@ -194,30 +195,6 @@ func parseFields(block []byte, slab []string) (http.Header, error) {
 		}
 	}
 	return h, nil
-}
-
-// canonicalizeName rewrites a field name in place as
-// textproto.CanonicalMIMEHeaderKey would (upper case first and after each
-// hyphen, lower case elsewhere), reporting false for an empty name or one
-// with a byte that is not a token character.
-func canonicalizeName(name []byte) bool {
-	if len(name) == 0 {
-		return false
-	}
-	upper := true
-	for i, c := range name {
-		if !httpguts.IsTokenRune(rune(c)) {
-			return false
-		}
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		name[i] = c
-		upper = c == '-'
-	}
-	return true
 }
 
 // commonKey returns the constant for a canonical name answers often
