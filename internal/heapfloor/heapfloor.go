@@ -8,7 +8,7 @@
 // minimum: 45 collections a second at 48k requests/s, 3–4 % of its CPU in
 // marking and assists, and a request caught by one waits for it. A floor
 // of a few MiB more cuts that by the same factor and costs at most that
-// much memory; once the live heap is half the floor or more, GOGC=100
+// much memory; once the goal at GOGC=100 is the floor or more, GOGC=100
 // applies unchanged, so the memory of a large or busy gateway (thousands
 // of connections) does not move.
 //
@@ -17,10 +17,13 @@
 // at a negligible cost, and an idle gateway keeps its footprint small
 // (the runtime returns what it freed above the default goal).
 //
-// The floor is held by adjusting GOGC after each collection (the goal is
-// max(live × (1 + GOGC/100), 4 MiB × GOGC/100)). A process started with
-// GOGC or GOMEMLIMIT in its environment has chosen for itself:
-// Start leaves the collector alone.
+// The floor is held by adjusting GOGC after each collection. The
+// runtime's goal is live + (live + stacks + globals) × GOGC/100, and at
+// least 4 MiB × GOGC/100: goroutine stacks count, so a gateway with
+// thousands of busy connections (megabytes of stacks) often has a goal
+// above the floor at GOGC=100 even with a small live heap, and is left
+// alone. A process started with GOGC or GOMEMLIMIT in its environment has
+// chosen for itself: Start leaves the collector alone.
 package heapfloor
 
 import (
@@ -40,17 +43,16 @@ const Default = 16 << 20
 const runtimeMinimum = 4 << 20
 
 // Percent is the GOGC that puts the heap goal at floor for a live heap
-// of live bytes, or 100 when twice the live heap is the floor or more.
-// It never makes the scaled minimum exceed the floor, so the goal is
-// max(2 × live, floor) within a few percent.
-func Percent(live, floor uint64) int {
-	if live == 0 {
-		live = 1
-	}
-	if 2*live >= floor {
+// of live bytes and roots (goroutine stacks and globals the collector
+// scanned) of roots bytes, or 100 when the goal at GOGC=100 is the floor
+// or more. It never makes the scaled minimum exceed the floor, so the
+// goal is max(goal at GOGC=100, floor) within a few percent.
+func Percent(live, roots, floor uint64) int {
+	base := max(live+roots, 1)
+	if live+base >= floor {
 		return 100
 	}
-	p := floor*100/live - 100
+	p := (floor - live) * 100 / base
 	p = min(p, floor*100/runtimeMinimum)
 	return int(max(p, 100))
 }
@@ -78,7 +80,12 @@ func Start(floor uint64) *Tuner {
 		return nil
 	}
 	t := &Tuner{floor: floor, current: 100}
-	t.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
+	t.sample = []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/scan/stack:bytes"},
+		{Name: "/gc/scan/globals:bytes"},
+	}
 	metrics.Read(t.sample)
 	t.lastAllocs, t.lastAt = t.sample[1].Value.Uint64(), time.Now()
 	t.arm()
@@ -123,15 +130,18 @@ func (t *Tuner) adjust() bool {
 		return false
 	}
 	metrics.Read(t.sample)
-	if t.sample[0].Value.Kind() != metrics.KindUint64 || t.sample[1].Value.Kind() != metrics.KindUint64 {
-		return true
+	for _, m := range t.sample {
+		if m.Value.Kind() != metrics.KindUint64 {
+			return true
+		}
 	}
 	allocs, at := t.sample[1].Value.Uint64(), time.Now()
 	rate := float64(allocs-t.lastAllocs) / max(at.Sub(t.lastAt).Seconds(), 1e-3)
 	t.lastAllocs, t.lastAt = allocs, at
 	p := 100
 	if rate >= float64(t.floor) {
-		p = Percent(t.sample[0].Value.Uint64(), t.floor)
+		roots := t.sample[2].Value.Uint64() + t.sample[3].Value.Uint64()
+		p = Percent(t.sample[0].Value.Uint64(), roots, t.floor)
 	}
 	// Small changes are not worth a call into the runtime.
 	if d := p - t.current; d > t.current/8 || -d > t.current/8 || (p == 100) != (t.current == 100) {

@@ -11,19 +11,24 @@ import (
 func TestPercent(t *testing.T) {
 	const mib = 1 << 20
 	for _, c := range []struct {
-		live, floor uint64
-		want        int
+		live, roots, floor uint64
+		want               int
 	}{
-		{0, 16 * mib, 400},       // capped: 4 MiB × 400 % = the floor
-		{1 * mib, 16 * mib, 400}, // goal max(5, 16) MiB
-		{4 * mib, 16 * mib, 300}, // goal max(16, 12) MiB
-		{6 * mib, 16 * mib, 166}, // goal 15.96 MiB
-		{8 * mib, 16 * mib, 100}, // twice the live heap is the floor
-		{100 * mib, 16 * mib, 100},
-		{1 * mib, 2 * mib, 100},
+		{0, 0, 16 * mib, 400},       // capped: 4 MiB × 400 % = the floor
+		{1 * mib, 0, 16 * mib, 400}, // goal max(5, 16) MiB
+		{4 * mib, 0, 16 * mib, 300}, // goal max(16, 12) MiB
+		{6 * mib, 0, 16 * mib, 166}, // goal 15.96 MiB
+		{8 * mib, 0, 16 * mib, 100}, // twice the live heap is the floor
+		{100 * mib, 0, 16 * mib, 100},
+		{1 * mib, 0, 2 * mib, 100},
+		// Stacks and globals count towards the goal: 4 + (4 + 2) × 2 = 16.
+		{4 * mib, 2 * mib, 16 * mib, 200},
+		// A thousand busy connections' stacks: at GOGC=100 the goal is
+		// 4.5 + (4.5 + 9) = 18 MiB, above the floor.
+		{9 * mib / 2, 9 * mib, 16 * mib, 100},
 	} {
-		if got := Percent(c.live, c.floor); got != c.want {
-			t.Errorf("Percent(%d MiB, %d MiB) = %d, want %d", c.live/mib, c.floor/mib, got, c.want)
+		if got := Percent(c.live, c.roots, c.floor); got != c.want {
+			t.Errorf("Percent(%d MiB, %d MiB, %d MiB) = %d, want %d", c.live/mib, c.roots/mib, c.floor/mib, got, c.want)
 		}
 	}
 }
