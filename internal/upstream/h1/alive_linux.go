@@ -22,12 +22,41 @@ func (cn *conn) alive() bool {
 	return cn.peekOK
 }
 
-// peekFD is the RawConn callback of alive. It returns true so the poller
-// never waits: only an EAGAIN ("nothing to read") means alive.
-func (cn *conn) peekFD(fd uintptr) bool {
-	_, _, err := syscall.Recvfrom(int(fd), cn.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	cn.peekOK = err == syscall.EAGAIN
-	return true
+// bindRaw binds the RawConn callbacks. They are closures rather than
+// method values, whose wrapper would be a frame more on the stack below
+// the poller's RawRead, the deepest of a request.
+func (cn *conn) bindRaw() {
+	// peek is the callback of alive. It returns true so the poller never
+	// waits: only an EAGAIN ("nothing to read") means alive.
+	cn.peek = func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), cn.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		cn.peekOK = err == syscall.EAGAIN
+		return true
+	}
+	// readable is the callback of awaitAnswer: it fills the read buffer
+	// with one non-blocking read of the socket (fillNow). Nothing there:
+	// the buffer goes back to the pool and the poller waits (false).
+	// Bytes, the end of the stream or an error: done (true).
+	//
+	// When the request head is still to be sent (sendInWait), the first
+	// call sends it and waits (false) without reading:
+	// RawConn.Read has reset the poller's readiness for this socket just
+	// before that call, and every byte of the answer arrives after the
+	// write, so the poller reports it; a read now would only find
+	// nothing.
+	cn.readable = func(fd uintptr) bool {
+		if !cn.sendInWait {
+			return cn.fillNow(fd)
+		}
+		cn.sendInWait = false
+		err := cn.bw.Flush()
+		cn.releaseWriter()
+		if err != nil {
+			cn.sendErr = err
+			return true
+		}
+		return false
+	}
 }
 
 // rawOnce looks up the connection's RawConn once (SyscallConn
@@ -83,27 +112,10 @@ func (cn *conn) awaitAnswer() error {
 	}
 }
 
-// readableFD is the RawConn callback of awaitAnswer: it fills the read
-// buffer with one non-blocking read of the socket. Nothing there: the
-// buffer goes back to the pool and the poller waits (false). Bytes, the
-// end of the stream or an error: done (true).
+// fillNow is readable's read of the socket fd.
 //
-// When the request head is still to be sent (sendInWait), the first call
-// sends it and waits (false) without reading: RawConn.Read has reset the
-// poller's readiness for this socket just before that call, and every
-// byte of the answer arrives after the write, so the poller reports it;
-// a read now would only find nothing.
-func (cn *conn) readableFD(fd uintptr) bool {
-	if cn.sendInWait {
-		cn.sendInWait = false
-		err := cn.bw.Flush()
-		cn.releaseWriter()
-		if err != nil {
-			cn.sendErr = err
-			return true
-		}
-		return false
-	}
+//go:noinline
+func (cn *conn) fillNow(fd uintptr) bool {
 	cn.lendReader()
 	cn.cr.rawMode, cn.cr.rawFD = true, int(fd)
 	_, err := cn.br.Peek(1)

@@ -7,12 +7,11 @@ package h1
 // request is replayable.
 func (cn *conn) alive() bool { return true }
 
-func (cn *conn) peekFD(fd uintptr) bool { return true }
+// bindRaw: there are no RawConn callbacks here.
+func (cn *conn) bindRaw() {}
 
 // awaitAnswer leaves the wait to the buffered read here.
 func (cn *conn) awaitAnswer() error { return nil }
-
-func (cn *conn) readableFD(fd uintptr) bool { return true }
 
 // rawOnce: no raw socket access is used here.
 func (cn *conn) rawOnce() bool { return false }

@@ -168,37 +168,52 @@ func (c *Client) RoundTripUntil(req *http.Request, until time.Time) (*http.Respo
 }
 
 // send is RoundTrip and RoundTripUntil; poll allows the polled watch.
+// It runs at the top of the deepest stack of a request (the round trip's
+// I/O below it), so what only a failure needs is in resend and failed,
+// off that stack.
 func (c *Client) send(req *http.Request, until time.Time, poll bool) (*http.Response, error) {
 	if !Handles(req) {
 		return c.fallback.RoundTrip(req)
 	}
 	hp := c.hostPool(req.URL.Host)
-	ctx := req.Context()
 	replay := replayable(req)
 	for attempt := 0; ; attempt++ {
-		cn, now, err := hp.get(ctx, until, replay && attempt == 0)
-		if err != nil {
-			closeBody(req)
-			return nil, err
-		}
-		res, err := cn.roundTrip(req, now, until, poll)
+		cn, err := hp.get(req, until, replay && attempt == 0)
 		if err == nil {
-			return res, nil
+			var res *http.Response
+			if res, err = cn.roundTrip(req, until, poll); err == nil {
+				return res, nil
+			}
+			if replay && resend(req, err, attempt) {
+				continue
+			}
 		}
-		// A pooled connection the upstream closed while it idled fails
-		// before any answer byte. Sending again is safe only when the
-		// upstream cannot have acted on the request: it has no body and
-		// an idempotent method.
-		var se *staleError
-		if errors.As(err, &se) && attempt < maxStaleRedials && replay && ctx.Err() == nil {
-			continue
-		}
-		if se != nil {
-			err = se.err
-		}
-		closeBody(req)
-		return nil, err
+		return nil, failed(req, err)
 	}
+}
+
+// resend reports whether a request that failed with err on its attempt
+// (from 0) is sent again. A pooled connection the upstream closed while
+// it idled fails before any answer byte. Sending again is safe only when
+// the upstream cannot have acted on the request: it has no body and an
+// idempotent method (replayable, which the caller checked).
+//
+//go:noinline
+func resend(req *http.Request, err error, attempt int) bool {
+	_, stale := err.(*staleError) // as roundTrip returns it: never wrapped
+	return stale && attempt < maxStaleRedials && req.Context().Err() == nil
+}
+
+// failed ends a request that gets no answer: its body is closed and a
+// stale connection's error unwrapped.
+//
+//go:noinline
+func failed(req *http.Request, err error) error {
+	if se, ok := err.(*staleError); ok {
+		err = se.err
+	}
+	closeBody(req)
+	return err
 }
 
 // CloseIdleConnections closes every pooled idle connection.

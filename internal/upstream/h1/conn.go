@@ -23,11 +23,13 @@ type conn struct {
 	cr connReader
 	cw connWriter
 	br *bufio.Reader
-	bw *bufio.Writer
+	bw *writeBuf
 
 	// reused: this connection already carried a request.
 	reused bool
 	idleAt time.Time
+	// lentAt is when the current request took the connection.
+	lentAt time.Time
 	// canceled is set by the context watcher before it sets a past
 	// deadline, so clearing a deadline cannot lose a cancellation.
 	canceled atomic.Bool
@@ -40,11 +42,16 @@ type conn struct {
 	// awaitAnswer to send it; sendErr is what that write failed with.
 	sendInWait bool
 	sendErr    error
+	// cutShort is the error a write of the request failed with because
+	// the upstream closed or reset the connection: its answer, if any,
+	// is read all the same.
+	cutShort error
 	// armOnWrite: the watcher is armed before the next socket write. A
 	// bodiless request whose head fits the buffer is written with one
 	// write into an idle socket, which cannot block; a larger head may.
 	armOnWrite bool
-	// peek is the liveness probe bound once (a method value allocates).
+	// peek and readable are the RawConn callbacks of alive and
+	// awaitAnswer, bound once (bindRaw: a closure allocates).
 	peek      func(fd uintptr) bool
 	readable  func(fd uintptr) bool
 	peekOK    bool
@@ -59,8 +66,7 @@ func newConn(hp *hostPool, nc net.Conn) *conn {
 	cn.cr.nc = nc
 	cn.cw.cn = cn
 	cn.cancelFn = cn.cancelIO
-	cn.peek = cn.peekFD
-	cn.readable = cn.readableFD
+	cn.bindRaw()
 	return cn
 }
 
@@ -70,8 +76,9 @@ func newConn(hp *hostPool, nc net.Conn) *conn {
 // can be read (lendReader). A request waiting on its upstream holds
 // neither: at a thousand requests in flight that is 8 MiB of buffers
 // the process does not need.
-func (cn *conn) lend() {
+func (cn *conn) lend(now time.Time) {
 	cn.canceled.Store(false)
+	cn.lentAt = now
 }
 
 // lendReader attaches a pooled read buffer for the rest of the request.
@@ -80,6 +87,14 @@ func (cn *conn) lendReader() {
 		cn.br = readerPool.Get().(*bufio.Reader)
 		cn.br.Reset(&cn.cr)
 	}
+}
+
+// writeBuf is a pooled write buffer, with room to sort a head's field
+// names (writeHeaderFields) in memory lent with it rather than on the
+// stack of the request.
+type writeBuf struct {
+	bufio.Writer
+	keys [32]string
 }
 
 // releaseWriter returns the write buffer to its pool.
@@ -143,10 +158,10 @@ func (cn *conn) watch() {
 	}
 }
 
-// roundTrip writes req and reads the response head; now is when the
-// connection was taken, until the caller's deadline for the head (zero:
-// none). On error the connection is destroyed; a *staleError says the
-// connection was reused and failed before any answer byte.
+// roundTrip writes req and reads the response head; until is the
+// caller's deadline for the head (zero: none). On error the connection is
+// destroyed; a *staleError says the connection was reused and failed
+// before any answer byte.
 //
 // The request's context is watched two ways. By default, and always for
 // a request with a body, a head too large for the write buffer and a body
@@ -158,35 +173,59 @@ func (cn *conn) watch() {
 // registration with the request's context, and most read-deadline
 // updates, on every such request; a context that ends is noticed within
 // pollSlice instead of at once.
-func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*http.Response, error) {
+//
+// roundTrip is the bottom of the request's stack that every step of the
+// round trip runs on, so it keeps nothing of its own across those steps:
+// each is a method of its own, and what the request needs from one step
+// to the next is in cn.
+func (cn *conn) roundTrip(req *http.Request, until time.Time, poll bool) (*http.Response, error) {
+	if err := cn.begin(req, until, poll); err != nil {
+		return nil, err
+	}
+	err := cn.sent(req, cn.writeRequest(req))
+	if err == nil {
+		err = cn.awaitAnswer()
+	}
+	if err == nil && cn.sendErr != nil {
+		err = cn.sendFailed()
+	}
+	if err != nil {
+		return cn.fail(req, err, false)
+	}
+	cn.lendReader()
+	res, stale, err := cn.readResponse(req)
+	cn.cr.limited = false
+	if err != nil {
+		if cn.cutShort != nil {
+			err = cn.cutShort
+		}
+		return cn.fail(req, err, stale)
+	}
+	return cn.answered(req, res)
+}
+
+// begin readies the connection for req, or hands it back to the pool
+// when req may not be sent (its context ended, or until passed).
+//
+//go:noinline
+func (cn *conn) begin(req *http.Request, until time.Time, poll bool) error {
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
 		cn.hp.put(cn)
-		return nil, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
-	if !until.IsZero() && !now.Before(until) {
+	if !until.IsZero() && !cn.lentAt.Before(until) {
 		cn.hp.put(cn)
-		return nil, ErrDeadline
+		return ErrDeadline
 	}
 	cn.cr.ctx, cn.cr.until, cn.stop = ctx, until, nil
-	hasBody := req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
+	hasBody := sendsBody(req)
 	if hasBody || !poll {
 		cn.watch()
 	} else {
 		cn.armOnWrite = true
 	}
-	fail := func(err error, stale bool) (*http.Response, error) {
-		if cn.stop != nil {
-			cn.stop()
-		}
-		cn.destroy()
-		err = canceled(ctx, err)
-		if stale && cn.reused && ctx.Err() == nil {
-			return nil, &staleError{err}
-		}
-		return nil, err
-	}
-	cn.bw = writerPool.Get().(*bufio.Writer)
+	cn.bw = writerPool.Get().(*writeBuf)
 	cn.bw.Reset(&cn.cw)
 	cn.cw.writes = 0
 	// A bodiless request whose head fits the write buffer is sent from
@@ -195,7 +234,19 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 	// reports it, and no read is spent first finding nothing (one system
 	// call per request fewer).
 	cn.sendInWait = !hasBody && cn.rawOnce()
-	werr := cn.writeRequest(req)
+	return nil
+}
+
+// sendsBody reports whether req has a body to send.
+func sendsBody(req *http.Request) bool {
+	return req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
+}
+
+// sent takes over once writeRequest returned werr: it decides whether the
+// answer is still read, sets the head's deadline and read budget.
+//
+//go:noinline
+func (cn *conn) sent(req *http.Request, werr error) error {
 	if werr != nil {
 		cn.sendInWait = false
 	}
@@ -204,57 +255,87 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 	}
 	cn.armOnWrite = false
 	if werr != nil {
-		var be *bodyReadError
-		if errors.As(werr, &be) {
-			return fail(be.err, false)
+		if err := cn.writeFailed(werr); err != nil {
+			return err
 		}
-		if !isConnGone(werr) {
-			return fail(werr, false)
-		}
-		// The upstream may have answered early and closed (e.g. 413
-		// while we were still sending the body): read what it said.
 	}
 	// The head must be complete by hard: the caller's deadline or the
 	// header timeout, whichever comes first.
-	if hasBody {
+	now := cn.lentAt
+	if sendsBody(req) {
 		now = time.Now() // the header timeout starts once the body is sent
 	}
-	hard := until
+	cn.cr.hard = cn.cr.until
 	if t := cn.hp.c.opts.ResponseHeaderTimeout; t > 0 {
-		if h := now.Add(t); hard.IsZero() || h.Before(hard) {
-			hard = h
+		if h := now.Add(t); cn.cr.hard.IsZero() || h.Before(cn.cr.hard) {
+			cn.cr.hard = h
 		}
 	}
-	cn.cr.hard = hard
 	if err := cn.cr.arm(now); err != nil {
-		return fail(err, false)
+		return err
 	}
 	// The head is read under a byte budget from its first byte, which
 	// awaitAnswer may already read.
 	cn.cr.n = 0
 	cn.cr.limited = true
 	cn.cr.budget = cn.hp.c.opts.MaxResponseHeaderBytes
-	if err := cn.awaitAnswer(); err != nil {
-		cn.cr.limited = false
-		return fail(err, false)
+	return nil
+}
+
+// writeFailed looks at the failure of writeRequest: nil when the answer
+// is read all the same.
+//
+//go:noinline
+func (cn *conn) writeFailed(werr error) error {
+	var be *bodyReadError
+	if errors.As(werr, &be) {
+		return be.err
 	}
-	if err := cn.sendErr; err != nil {
-		// The head sent from awaitAnswer failed.
-		cn.sendErr = nil
-		if !isConnGone(err) {
-			cn.cr.limited = false
-			return fail(err, false)
-		}
-		werr = err // read what the upstream said, as above
+	if !isConnGone(werr) {
+		return werr
 	}
-	cn.lendReader()
-	res, stale, err := cn.readResponse(req)
-	if err != nil {
-		if werr != nil {
-			return fail(werr, stale)
-		}
-		return fail(err, stale)
+	// The upstream may have answered early and closed (e.g. 413 while we
+	// were still sending the body): read what it said.
+	cn.cutShort = werr
+	return nil
+}
+
+// sendFailed looks at the failure of the head sent from awaitAnswer: an
+// upstream that closed or reset the connection may have answered first.
+//
+//go:noinline
+func (cn *conn) sendFailed() error {
+	err := cn.sendErr
+	cn.sendErr = nil
+	if !isConnGone(err) {
+		return err
 	}
+	cn.cutShort = err // read what the upstream said, as above
+	return nil
+}
+
+// fail ends a request that failed: the connection is destroyed.
+//
+//go:noinline
+func (cn *conn) fail(req *http.Request, err error, stale bool) (*http.Response, error) {
+	cn.cr.limited = false
+	cn.cutShort, cn.sendErr = nil, nil
+	if cn.stop != nil {
+		cn.stop()
+	}
+	cn.destroy()
+	ctx := req.Context()
+	err = canceled(ctx, err)
+	if stale && cn.reused && ctx.Err() == nil {
+		return nil, &staleError{err}
+	}
+	return nil, err
+}
+
+// answered ends the round trip of a request whose response head was read.
+//
+//go:noinline
+func (cn *conn) answered(req *http.Request, res *http.Response) (*http.Response, error) {
 	// The body streams without the head's deadlines.
 	cn.cr.hard, cn.cr.until = time.Time{}, time.Time{}
 	if !cn.bodyBuffered(res) {
@@ -263,14 +344,15 @@ func (cn *conn) roundTrip(req *http.Request, now, until time.Time, poll bool) (*
 		// and its reads carry no deadline: no wake-ups while it idles.
 		cn.watch()
 		cn.cr.clear()
-		if cn.canceled.Load() || ctx.Err() != nil {
+		if cn.canceled.Load() || req.Context().Err() != nil {
 			res.Body.Close()
-			return fail(context.Canceled, false)
+			return cn.fail(req, context.Canceled, false)
 		}
 	}
-	if werr != nil {
+	if cn.cutShort != nil {
 		// The request was cut short: the connection cannot be reused.
 		res.Close = true
+		cn.cutShort = nil
 	}
 	// Set before a bodiless answer hands the connection back to the
 	// pool: from then on another request may own it.
@@ -342,7 +424,7 @@ type connReader struct {
 
 	// rawFD, while rawMode is set, is the socket to read with one
 	// non-blocking system call that reports sockio.ErrWouldBlock instead of
-	// waiting (conn.readableFD).
+	// waiting (conn.readable).
 	rawMode bool
 	rawFD   int
 	// pending is an error a raw-mode read met (an end or a reset before
@@ -412,13 +494,8 @@ func (r *connReader) expired(err error) error {
 // slice, not once per request. It reports the context's cause when the
 // request's context has ended.
 func (r *connReader) arm(now time.Time) error {
-	want := now.Add(pollSlice)
-	if !r.hard.IsZero() && r.hard.Before(want) {
-		want = r.hard
-	}
-	if r.rdl.IsZero() || r.rdl.After(want) || !r.rdl.After(now.Add(pollSlice/2)) {
-		r.nc.SetReadDeadline(want)
-		r.rdl = want
+	if r.moveDeadline(now) {
+		r.nc.SetReadDeadline(r.rdl)
 	}
 	// A watcher that fired before the line above set a past deadline
 	// that was just replaced.
@@ -426,6 +503,24 @@ func (r *connReader) arm(now time.Time) error {
 		return context.Cause(r.ctx)
 	}
 	return nil
+}
+
+// moveDeadline is arm's choice: it sets r.rdl and reports true when the
+// read deadline is to be set to it. A function of its own, so that its
+// times are not on the stack of SetReadDeadline, which arm calls from
+// the request's deepest stack.
+//
+//go:noinline
+func (r *connReader) moveDeadline(now time.Time) bool {
+	want := now.Add(pollSlice)
+	if !r.hard.IsZero() && r.hard.Before(want) {
+		want = r.hard
+	}
+	if r.rdl.IsZero() || r.rdl.After(want) || !r.rdl.After(now.Add(pollSlice/2)) {
+		r.rdl = want
+		return true
+	}
+	return false
 }
 
 // clear removes the read deadline.

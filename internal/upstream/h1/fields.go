@@ -47,6 +47,17 @@ var (
 // MaxResponseHeaderBytes), not one line. An end of input before the blank
 // line is io.ErrUnexpectedEOF; other read errors are returned as they are.
 func readFields(br *bufio.Reader) (http.Header, error) {
+	block, slab, err := scanFields(br)
+	if err != nil {
+		return nil, err
+	}
+	return parseFields(block, slab)
+}
+
+// scanFields is the reading half of readFields: it returns the section's
+// field lines (without the blank line) in a block of their own, and a slab
+// for their values, for parseFields.
+func scanFields(br *bufio.Reader) ([]byte, []string, error) {
 	// The common case: the section is, or comes to be, whole in br's
 	// buffer. It is found there and copied once.
 	off, lines := 0, 0 // end of the complete lines seen; their count
@@ -61,7 +72,7 @@ func readFields(br *bufio.Reader) (http.Header, error) {
 				slab, block := newFieldStore(lines, off)
 				copy(block, buf)
 				br.Discard(off + i + 1)
-				return parseFields(block, slab)
+				return block, slab, nil
 			}
 			off += i + 1
 			lines++
@@ -72,12 +83,18 @@ func readFields(br *bufio.Reader) (http.Header, error) {
 		// Peek reads at least once more; it fails only when nothing
 		// more came.
 		if _, err := br.Peek(len(buf) + 1); err != nil {
-			return nil, unexpectedEOF(err)
+			return nil, nil, unexpectedEOF(err)
 		}
 	}
+	return scanLongFields(br, off, lines)
+}
 
-	// The section outgrows the buffer: it is gathered in a block that
-	// grows, from what is buffered, then a line at a time.
+// scanLongFields is scanFields for a section that outgrows the buffer
+// (off bytes in lines complete lines are in it): it is gathered in a
+// block that grows, from what is buffered, then a line at a time.
+//
+//go:noinline
+func scanLongFields(br *bufio.Reader, off, lines int) ([]byte, []string, error) {
 	buf, _ := br.Peek(br.Buffered())
 	block := append(make([]byte, 0, 2*len(buf)), buf...)
 	br.Discard(len(buf))
@@ -89,14 +106,14 @@ func readFields(br *bufio.Reader) (http.Header, error) {
 		case nil:
 			line := block[start:]
 			if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
-				return parseFields(block[:start], make([]string, min(lines, maxFieldsHint)))
+				return block[:start], make([]string, min(lines, maxFieldsHint)), nil
 			}
 			start = len(block)
 			lines++
 		case bufio.ErrBufferFull:
 			// A line longer than the buffer: read on.
 		default:
-			return nil, unexpectedEOF(err)
+			return nil, nil, unexpectedEOF(err)
 		}
 	}
 }

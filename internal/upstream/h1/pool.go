@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +14,7 @@ import (
 // goes idle, so idle connections cost no buffer memory.
 var (
 	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
-	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+	writerPool = sync.Pool{New: func() any { return &writeBuf{Writer: *bufio.NewWriterSize(nil, bufSize)} }}
 )
 
 // hostPool holds the connections to one host. Its mutex is per host and
@@ -41,9 +42,9 @@ func newHostPool(c *Client, host string) *hostPool {
 	return &hostPool{c: c, addr: addr}
 }
 
-// get returns a connection ready for a request, and the time it did: a
-// pooled one that is still open, or a new one. With MaxConnsPerHost
-// reached it waits for a connection to be released, for ctx, or until
+// get returns a connection ready for req (lent at cn.lentAt): a pooled
+// one that is still open, or a new one. With MaxConnsPerHost reached it
+// waits for a connection to be released, for req's context, or until
 // until (non-zero), failing with ErrDeadline then.
 //
 // replay says the request can be sent again on a new connection if this
@@ -52,7 +53,7 @@ func newHostPool(c *Client, host string) *hostPool {
 // liveness probe (one system call per request on a busy pool); one the
 // upstream closed meanwhile fails before any answer byte and the
 // request is sent again. Requests that cannot be replayed always probe.
-func (hp *hostPool) get(ctx context.Context, until time.Time, replay bool) (*conn, time.Time, error) {
+func (hp *hostPool) get(req *http.Request, until time.Time, replay bool) (*conn, error) {
 	for {
 		hp.mu.Lock()
 		if n := len(hp.idle); n > 0 {
@@ -66,8 +67,8 @@ func (hp *hostPool) get(ctx context.Context, until time.Time, replay bool) (*con
 			// would take that for a dead connection.
 			probe := !replay || now.Sub(cn.idleAt) >= probeAfter
 			if !cn.expired(now) && cn.cr.arm(now) == nil && (!probe || cn.alive()) {
-				cn.lend()
-				return cn, now, nil
+				cn.lend(now)
+				return cn, nil
 			}
 			cn.destroy()
 			continue
@@ -77,56 +78,64 @@ func (hp *hostPool) get(ctx context.Context, until time.Time, replay bool) (*con
 			hp.open++
 			hp.dials++
 			hp.mu.Unlock()
-			return hp.dial(ctx, until)
+			return hp.dial(req.Context(), until)
 		}
-		// Saturated: wait for a released connection, or for a slot.
-		ch := make(chan *conn, 1)
-		hp.waiters = append(hp.waiters, ch)
-		hp.mu.Unlock()
-		var expire <-chan time.Time
-		if !until.IsZero() {
-			t := time.NewTimer(time.Until(until))
-			defer t.Stop()
-			expire = t.C
-		}
-		var err error
-		select {
-		case cn := <-ch:
-			if cn == nil {
-				// A connection closed and handed us its slot.
-				return hp.dial(ctx, until)
-			}
-			cn.lend()
-			return cn, time.Now(), nil
-		case <-ctx.Done():
-			err = context.Cause(ctx)
-		case <-expire:
-			err = ErrDeadline
-		}
-		hp.mu.Lock()
-		for i, w := range hp.waiters {
-			if w == ch {
-				hp.waiters = append(hp.waiters[:i], hp.waiters[i+1:]...)
-				break
-			}
-		}
-		hp.mu.Unlock()
-		// Something may have been handed over in the meantime: pass it
-		// on rather than leak it.
-		select {
-		case cn := <-ch:
-			if cn == nil {
-				hp.slotFreed()
-			} else {
-				hp.put(cn)
-			}
-		default:
-		}
-		return nil, time.Time{}, err
+		return hp.await(req.Context(), until)
 	}
 }
 
-func (hp *hostPool) dial(ctx context.Context, until time.Time) (*conn, time.Time, error) {
+// await is get on a saturated host, called with hp.mu held: it waits for
+// a released connection, or for a slot. Its select and timer stay off
+// the stack of the common request.
+//
+//go:noinline
+func (hp *hostPool) await(ctx context.Context, until time.Time) (*conn, error) {
+	ch := make(chan *conn, 1)
+	hp.waiters = append(hp.waiters, ch)
+	hp.mu.Unlock()
+	var expire <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		expire = t.C
+	}
+	var err error
+	select {
+	case cn := <-ch:
+		if cn == nil {
+			// A connection closed and handed us its slot.
+			return hp.dial(ctx, until)
+		}
+		cn.lend(time.Now())
+		return cn, nil
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	case <-expire:
+		err = ErrDeadline
+	}
+	hp.mu.Lock()
+	for i, w := range hp.waiters {
+		if w == ch {
+			hp.waiters = append(hp.waiters[:i], hp.waiters[i+1:]...)
+			break
+		}
+	}
+	hp.mu.Unlock()
+	// Something may have been handed over in the meantime: pass it
+	// on rather than leak it.
+	select {
+	case cn := <-ch:
+		if cn == nil {
+			hp.slotFreed()
+		} else {
+			hp.put(cn)
+		}
+	default:
+	}
+	return nil, err
+}
+
+func (hp *hostPool) dial(ctx context.Context, until time.Time) (*conn, error) {
 	d := hp.c.dialer
 	if !until.IsZero() && (d.Deadline.IsZero() || until.Before(d.Deadline)) {
 		dd := *d
@@ -139,11 +148,11 @@ func (hp *hostPool) dial(ctx context.Context, until time.Time) (*conn, time.Time
 		if !until.IsZero() && ctx.Err() == nil && !time.Now().Before(until) {
 			err = ErrDeadline
 		}
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	cn := newConn(hp, nc)
-	cn.lend()
-	return cn, time.Now(), nil
+	cn.lend(time.Now())
+	return cn, nil
 }
 
 // probeAfter is how long a connection may idle in the pool before even a

@@ -27,56 +27,40 @@ var (
 // failure before any byte of the answer (on a reused connection, the sign
 // of a connection the upstream closed while it idled).
 // The read budget for the head is set by the caller (roundTrip), before
-// the first byte is read.
-func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool, err error) {
-	defer func() { cn.cr.limited = false }()
-
+// the first byte is read, and lifted by it afterwards.
+//
+// It is on the deepest stack of a request (the fields' map is filled from
+// parseFields below it), so its failures are handled in functions of
+// their own, and the fields are read with scanFields and parseFields
+// directly rather than through readFields.
+func (cn *conn) readResponse(req *http.Request) (*http.Response, bool, error) {
 	alloc := &respAlloc{}
-	res = &alloc.res
+	res := &alloc.res
 	for info := 0; ; info++ {
 		line, err := cn.br.ReadSlice('\n')
 		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				return nil, false, malformed(errBadStatusLine)
-			}
-			if errors.Is(err, errHeaderTooLarge) {
-				return nil, false, malformed(err)
-			}
-			// Only a connection closed or reset before any answer byte
-			// is stale; a deadline or a cancellation is not.
-			stale := cn.cr.n == 0 && len(line) == 0 && (errors.Is(err, io.EOF) || isConnGone(err))
-			return nil, stale, err
+			return cn.statusLineFailed(len(line), err)
 		}
-		code, status, major, minor, ok := parseStatusLine(line)
-		if !ok {
+		if !parseStatusLine(line, res) {
 			return nil, false, malformed(errBadStatusLine)
 		}
-		// readFields refuses a space in a field name ("Content-Length : 5").
-		hdr, err := readFields(cn.br)
-		if err != nil {
-			err = fmt.Errorf("h1: malformed response header: %w", err)
-			if badFields(err) {
-				err = malformed(err)
-			}
-			return nil, false, err
+		// parseFields refuses a space in a field name ("Content-Length : 5").
+		block, slab, err := scanFields(cn.br)
+		if err == nil {
+			res.Header, err = parseFields(block, slab)
 		}
-		if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if err != nil {
+			return nil, false, fieldsFailed(err)
+		}
+		if code := res.StatusCode; code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 			if info >= maxInformational {
 				return nil, false, malformed(errTooManyInfo)
 			}
 			continue
 		}
-		*res = http.Response{
-			Status:     status,
-			StatusCode: code,
-			Proto:      protoString(major, minor),
-			ProtoMajor: major,
-			ProtoMinor: minor,
-			Header:     hdr,
-			Request:    req,
-		}
 		break
 	}
+	res.Request = req
 	b := &alloc.body
 	b.cn = cn
 	b.res = res
@@ -85,6 +69,34 @@ func (cn *conn) readResponse(req *http.Request) (res *http.Response, stale bool,
 		return nil, false, malformed(err)
 	}
 	return res, false, nil
+}
+
+// statusLineFailed is readResponse's result for a failed read of a
+// status line, n bytes of it read.
+//
+//go:noinline
+func (cn *conn) statusLineFailed(n int, err error) (*http.Response, bool, error) {
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil, false, malformed(errBadStatusLine)
+	}
+	if errors.Is(err, errHeaderTooLarge) {
+		return nil, false, malformed(err)
+	}
+	// Only a connection closed or reset before any answer byte is stale;
+	// a deadline or a cancellation is not.
+	return nil, cn.cr.n == 0 && n == 0 && (errors.Is(err, io.EOF) || isConnGone(err)), err
+}
+
+// fieldsFailed is readResponse's error for a field section that could
+// not be read.
+//
+//go:noinline
+func fieldsFailed(err error) error {
+	err = fmt.Errorf("h1: malformed response header: %w", err)
+	if badFields(err) {
+		err = malformed(err)
+	}
+	return err
 }
 
 // MalformedAnswer reports whether err is an upstream's answer that could
@@ -247,8 +259,9 @@ func parseContentLength(s string) (int64, bool) {
 	return n, true
 }
 
-// parseStatusLine parses "HTTP/1.x SP 3DIGIT [SP reason] CRLF".
-func parseStatusLine(line []byte) (code int, status string, major, minor int, ok bool) {
+// parseStatusLine parses "HTTP/1.x SP 3DIGIT [SP reason] CRLF" into res's
+// Status, StatusCode and Proto fields.
+func parseStatusLine(line []byte, res *http.Response) bool {
 	n := len(line)
 	if n >= 2 && line[n-2] == '\r' {
 		n -= 2
@@ -257,39 +270,45 @@ func parseStatusLine(line []byte) (code int, status string, major, minor int, ok
 	}
 	line = line[:n]
 	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
-		return 0, "", 0, 0, false
+		return false
 	}
+	minor := 0
 	switch line[7] {
 	case '0':
-		minor = 0
 	case '1':
 		minor = 1
 	default:
-		return 0, "", 0, 0, false
+		return false
 	}
+	code := 0
 	for i := 9; i < 12; i++ {
 		if line[i] < '0' || line[i] > '9' {
-			return 0, "", 0, 0, false
+			return false
 		}
 		code = code*10 + int(line[i]-'0')
 	}
 	if code < 100 {
-		return 0, "", 0, 0, false
+		return false
 	}
 	rest := line[12:]
 	if len(rest) > 0 && rest[0] != ' ' {
-		return 0, "", 0, 0, false
+		return false
 	}
 	for _, c := range rest {
 		if c < ' ' && c != '\t' || c == 0x7f {
-			return 0, "", 0, 0, false
+			return false
 		}
 	}
 	reason := ""
 	if len(rest) > 1 {
 		reason = string(rest[1:])
 	}
-	return code, statusString(code, reason), 1, minor, true
+	res.Status = statusString(code, reason)
+	res.StatusCode = code
+	res.Proto = protoString(1, minor)
+	res.ProtoMajor = 1
+	res.ProtoMinor = minor
+	return true
 }
 
 // statusString builds Response.Status without allocating for the usual

@@ -30,15 +30,13 @@ func skipHeader(k string) bool {
 
 // writeRequest writes the head and streams the body. It closes req.Body,
 // as a RoundTripper must.
-func (cn *conn) writeRequest(req *http.Request) (err error) {
+//
+// It and writeHeaderFields are on the deepest stack of a request (a full
+// buffer flushes to the socket from inside them), so what a plain
+// bodiless request does not need is in functions of their own: a body's
+// framing and streaming, and the errors.
+func (cn *conn) writeRequest(req *http.Request) error {
 	bw := cn.bw
-	closed := false
-	defer func() {
-		if !closed && req.Body != nil {
-			req.Body.Close()
-		}
-	}()
-
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -48,14 +46,14 @@ func (cn *conn) writeRequest(req *http.Request) (err error) {
 		host = req.URL.Host
 	}
 	if !httpguts.ValidHostHeader(host) {
-		return errors.New("h1: invalid Host " + strconv.Quote(host))
+		return headFailed(req, invalidHost(host))
 	}
 	path := req.URL.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
 	if !validTarget(path) || !validTarget(req.URL.RawQuery) {
-		return errors.New("h1: invalid request target")
+		return headFailed(req, errors.New("h1: invalid request target"))
 	}
 	bw.WriteString(method)
 	bw.WriteByte(' ')
@@ -69,7 +67,7 @@ func (cn *conn) writeRequest(req *http.Request) (err error) {
 	bw.WriteString("\r\n")
 	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
 		if !httpguts.ValidHeaderFieldValue(ua[0]) {
-			return errors.New("h1: invalid User-Agent value")
+			return headFailed(req, errors.New("h1: invalid User-Agent value"))
 		}
 		bw.WriteString("User-Agent: ")
 		bw.WriteString(ua[0])
@@ -78,83 +76,176 @@ func (cn *conn) writeRequest(req *http.Request) (err error) {
 	if req.Close {
 		bw.WriteString("Connection: close\r\n")
 	}
-	hasBody := req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0
-	chunked := hasBody && req.ContentLength < 0
-	switch {
-	case chunked:
-		bw.WriteString("Transfer-Encoding: chunked\r\n")
-		if len(req.Trailer) > 0 {
-			keys := make([]string, 0, len(req.Trailer))
-			for k := range req.Trailer {
-				k = http.CanonicalHeaderKey(k)
-				switch k {
-				case "Transfer-Encoding", "Trailer", "Content-Length":
-					return fmt.Errorf("h1: invalid trailer key %q", k)
-				}
-				if !httpguts.ValidHeaderFieldName(k) {
-					return fmt.Errorf("h1: invalid trailer key %q", k)
-				}
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			bw.WriteString("Trailer: ")
-			for i, k := range keys {
-				if i > 0 {
-					bw.WriteString(",")
-				}
-				bw.WriteString(k)
-			}
-			bw.WriteString("\r\n")
+	hasBody := sendsBody(req)
+	if hasBody {
+		if err := cn.writeFraming(req); err != nil {
+			return headFailed(req, err)
 		}
-	case hasBody:
-		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), req.ContentLength, 10))
-		bw.WriteString("\r\n")
-	case methodWantsLength(method):
+	} else if methodWantsLength(method) {
 		bw.WriteString("Content-Length: 0\r\n")
 	}
 	if err := cn.writeHeaderFields(req.Header); err != nil {
-		return err
+		return headFailed(req, err)
 	}
 	bw.WriteString("\r\n")
-
 	if hasBody {
-		if chunked {
-			err = cn.writeChunked(req)
-		} else {
-			err = cn.writeSized(req.Body, req.ContentLength)
-		}
-		if err != nil {
-			return err
-		}
-		closed = true
-		if cerr := req.Body.Close(); cerr != nil {
-			return &bodyReadError{cerr}
-		}
+		return cn.writeBody(req)
 	}
 	// What is left is at most one buffer's worth for an idle socket: it
 	// does not block, so it needs no watcher (see conn.armOnWrite).
 	cn.armOnWrite = false
-	if cn.sendInWait && !hasBody && cn.cw.writes == 0 {
-		return nil // the whole head is buffered: awaitAnswer sends it
+	var err error
+	if !cn.sendInWait || cn.cw.writes != 0 {
+		cn.sendInWait = false
+		err = bw.Flush()
+	} // else the whole head is buffered: awaitAnswer sends it
+	closeBody(req) // a NoBody, or one of length 0: never read
+	return err
+}
+
+// headFailed ends a request whose head cannot be written: its body is
+// closed.
+//
+//go:noinline
+func headFailed(req *http.Request, err error) error {
+	closeBody(req)
+	return err
+}
+
+// invalidHost, badFieldName and badFieldValue build writeRequest's
+// errors off its stack.
+//
+//go:noinline
+func invalidHost(host string) error {
+	return errors.New("h1: invalid Host " + strconv.Quote(host))
+}
+
+// writeFraming writes the fields that frame req's body: Content-Length,
+// or Transfer-Encoding: chunked and the trailers it declares.
+//
+//go:noinline
+func (cn *conn) writeFraming(req *http.Request) error {
+	bw := cn.bw
+	if req.ContentLength >= 0 {
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), req.ContentLength, 10))
+		bw.WriteString("\r\n")
+		return nil
 	}
+	bw.WriteString("Transfer-Encoding: chunked\r\n")
+	if len(req.Trailer) == 0 {
+		return nil
+	}
+	keys, err := cn.trailerNames(req.Trailer)
+	if err != nil {
+		return err
+	}
+	bw.WriteString("Trailer: ")
+	for i, k := range keys {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString(k)
+	}
+	bw.WriteString("\r\n")
+	clear(bw.keys[:min(len(keys), len(bw.keys))])
+	return nil
+}
+
+// trailerNames returns the names of the trailers tr declares, canonical
+// and sorted, in the write buffer's array (as fieldNames, which comes
+// after).
+//
+//go:noinline
+func (cn *conn) trailerNames(tr http.Header) ([]string, error) {
+	keys := cn.bw.keys[:0]
+	for k := range tr {
+		k = http.CanonicalHeaderKey(k)
+		switch k {
+		case "Transfer-Encoding", "Trailer", "Content-Length":
+			clear(cn.bw.keys[:])
+			return nil, fmt.Errorf("h1: invalid trailer key %q", k)
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			clear(cn.bw.keys[:])
+			return nil, fmt.Errorf("h1: invalid trailer key %q", k)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// writeBody streams req's body after the head, closes it and flushes.
+//
+//go:noinline
+func (cn *conn) writeBody(req *http.Request) (err error) {
+	closed := false
+	defer func() {
+		if !closed {
+			req.Body.Close()
+		}
+	}()
+	if req.ContentLength < 0 {
+		err = cn.writeChunked(req)
+	} else {
+		err = cn.writeSized(req.Body, req.ContentLength)
+	}
+	if err != nil {
+		return err
+	}
+	closed = true
+	if cerr := req.Body.Close(); cerr != nil {
+		return &bodyReadError{cerr}
+	}
+	// What is left is at most one buffer's worth for an idle socket: it
+	// does not block, so it needs no watcher (see conn.armOnWrite).
+	cn.armOnWrite = false
 	cn.sendInWait = false
-	return bw.Flush()
+	return cn.bw.Flush()
 }
 
 // writeHeaderFields writes h sorted by name, in the order the stdlib
 // transport uses, so upstreams see the same bytes whichever client sent
-// them (and caches keyed on raw requests stay warm). The names are sorted
-// in a stack array: no allocation for up to 32 fields.
+// them (and caches keyed on raw requests stay warm).
 func (cn *conn) writeHeaderFields(h http.Header) error {
-	var buf [32]string
-	keys := buf[:0]
+	keys, err := cn.fieldNames(h)
+	bw := cn.bw
+	for _, k := range keys {
+		for _, v := range h[k] {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				err = badFieldValue(k)
+				break
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+		if err != nil {
+			break
+		}
+	}
+	// The pooled array must not keep the request's names alive.
+	clear(bw.keys[:min(len(keys), len(bw.keys))])
+	return err
+}
+
+// fieldNames returns the names of the fields writeHeaderFields writes,
+// sorted, in the write buffer's array: no allocation for up to 32 fields.
+// It is a function of its own so that its map iterator is not on the
+// stack of the writes (which may flush to the socket).
+//
+//go:noinline
+func (cn *conn) fieldNames(h http.Header) ([]string, error) {
+	keys := cn.bw.keys[:0]
 	for k := range h {
 		if skipHeader(k) {
 			continue
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
-			return fmt.Errorf("h1: invalid header field name %q", k)
+			clear(cn.bw.keys[:])
+			return nil, badFieldName(k)
 		}
 		keys = append(keys, k)
 	}
@@ -164,19 +255,17 @@ func (cn *conn) writeHeaderFields(h http.Header) error {
 			keys[j], keys[j-1] = keys[j-1], keys[j]
 		}
 	}
-	bw := cn.bw
-	for _, k := range keys {
-		for _, v := range h[k] {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return fmt.Errorf("h1: invalid header field value for %q", k)
-			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
-	}
-	return nil
+	return keys, nil
+}
+
+//go:noinline
+func badFieldName(k string) error {
+	return fmt.Errorf("h1: invalid header field name %q", k)
+}
+
+//go:noinline
+func badFieldValue(k string) error {
+	return fmt.Errorf("h1: invalid header field value for %q", k)
 }
 
 // methodWantsLength: an empty body of these methods is announced with
