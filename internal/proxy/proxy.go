@@ -166,14 +166,22 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	}
 	s.Target = t.String()
 
-	// A request that may take the fast path (below) builds its outbound
-	// headers and URL in a pooled block, given back when it did.
+	// The outbound request, its headers and URL are built in a block:
+	// pooled for a request that may take the fast path (below), given
+	// back when it did; otherwise new, and left to the garbage collector
+	// (a transport may still hold the request when it returns). Not on
+	// the stack: serve's frame is under every upstream call and every
+	// write to the client, and all of it must fit a goroutine's first
+	// stacks (see docs/performance.md, "Stack depth").
 	var o *outAlloc
-	if h.h1 != nil && (r.Body == nil || r.ContentLength == 0) {
+	pooled := h.h1 != nil && (r.Body == nil || r.ContentLength == 0)
+	if pooled {
 		o = outPool.Get().(*outAlloc)
+	} else {
+		o = new(outAlloc)
 	}
-	var tmpl http.Request
-	if !h.outboundWith(&tmpl, o, w, r, s, t) {
+	tmpl := &o.req
+	if !h.outboundWith(tmpl, o, w, r, s, t) {
 		return
 	}
 	var body *bodyWatch
@@ -185,33 +193,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	ctx := r.Context()
 	var call grpcCall
 	if call.on = isGRPC(r); call.on {
-		start := s.Start
-		if start.IsZero() {
-			start = h.now()
-		}
-		var cancel context.CancelFunc
 		var ok bool
-		ctx, cancel, call.deadline, ok = grpcDeadlineCtx(ctx, r, start)
-		if !ok {
-			h.fail(w, r, s, problem.BadRequest, 0, "malformed grpc-timeout")
+		if ctx, ok = h.grpcDeadline(w, r, s, ctx, tmpl, &call, &done); !ok {
 			return
-		}
-		if cancel != nil {
-			done.grpcCancel = cancel
-			left := call.deadline.Sub(h.now())
-			if left <= 0 {
-				h.fail(w, r, s, problem.UpstreamTimeout, 0, "the call's grpc-timeout passed before it was forwarded")
-				return
-			}
-			// The upstream gets the time that is left, not the client's
-			// original budget.
-			tmpl.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(left)}
 		}
 	}
 	// The fast path: a bodiless request the HTTP/1.1 client sends itself
 	// gets the route deadline as a value, so it needs no context and no
 	// timer of its own. Retries and hedges (rare) arm them when they start.
-	fast := o != nil && tmpl.Body == http.NoBody && !call.on && h1.Handles(&tmpl)
+	fast := pooled && tmpl.Body == http.NoBody && !call.on && h1.Handles(tmpl)
 	var tm deadline
 	if h.timeout > 0 {
 		tm.at = h.now().Add(h.timeout)
@@ -222,7 +212,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	// Every client request grows the retry budget; retries and hedges
 	// draw from it.
 	h.pool.Budget().Request()
-	if h.hedging() && h.hedgeable(r, &tmpl, call) {
+	if h.hedging() && h.hedgeable(r, tmpl, call) {
 		// after is 0 while a percentile is not known yet: no hedge.
 		if after := h.hedgeDelay(); after > 0 {
 			// Hedged attempts copy the template and may outlive this
@@ -230,7 +220,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 			if fast && h.timeout > 0 {
 				ctx, done.cancel = h.armDeadline(ctx, &tm)
 			}
-			h.hedged(w, r, s, ctx, &tmpl, t, &tm, after)
+			h.hedged(w, r, s, ctx, tmpl, t, &tm, after)
 			return
 		}
 	}
@@ -247,19 +237,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	if h.tracer != nil {
 		actx, span = h.tracer.StartClient(ctx, tmpl.Header, r.Method, h.pool.Name(), t.Host)
 	}
-	var out *http.Request
+	// The template becomes the outbound request in place. On the fast
+	// path the h1 client is done with it and its headers when it
+	// returns, and nothing after this call reads them: the block goes
+	// back to its pool then.
+	out := o.bind(actx)
 	if fast {
-		// The outbound request lives in the pooled block too (the copy
-		// WithContext makes does not escape): the h1 client is done with
-		// it and its headers when it returns, and nothing after this
-		// call reads them.
-		o.req = *tmpl.WithContext(actx)
-		out = &o.req
 		done.block = o
-	} else {
-		// WithContext copies tmpl to the heap; tmpl itself can stay on
-		// the stack, so the request costs one allocation.
-		out = tmpl.WithContext(actx)
 	}
 	start := h.now()
 	var res *http.Response
@@ -290,6 +274,37 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	done.target, done.span = t, span
 	h.pool.Report(t, outcome, latency)
 	h.finish(w, r, s, ctx, call, body, &tm, out, res, err)
+}
+
+// grpcDeadline applies a gRPC call's grpc-timeout: the context that
+// ends with it (its cancel left to done) and the time left, in the
+// outbound header. False when it answered the client itself. Not inlined,
+// to keep serve's frame small (see serve).
+//
+//go:noinline
+func (h *handler) grpcDeadline(w http.ResponseWriter, r *http.Request, s *pipeline.State, ctx context.Context, tmpl *http.Request, call *grpcCall, done *cleanup) (context.Context, bool) {
+	start := s.Start
+	if start.IsZero() {
+		start = h.now()
+	}
+	ctx, cancel, deadline, ok := grpcDeadlineCtx(ctx, r, start)
+	if !ok {
+		h.fail(w, r, s, problem.BadRequest, 0, "malformed grpc-timeout")
+		return ctx, false
+	}
+	call.deadline = deadline
+	if cancel != nil {
+		done.grpcCancel = cancel
+		left := deadline.Sub(h.now())
+		if left <= 0 {
+			h.fail(w, r, s, problem.UpstreamTimeout, 0, "the call's grpc-timeout passed before it was forwarded")
+			return ctx, false
+		}
+		// The upstream gets the time that is left, not the client's
+		// original budget.
+		tmpl.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(left)}
+	}
+	return ctx, true
 }
 
 // cleanup is what serve leaves to do when it returns, in this order:
@@ -401,14 +416,7 @@ func (h *handler) outboundWith(out *http.Request, o *outAlloc, w http.ResponseWr
 		stripped = escaped != before
 	}
 	if h.rewrite != nil || t.PathPrefix != "" {
-		var buf [256]byte
-		b := append(buf[:0], t.PathPrefix...)
-		if h.rewrite != nil {
-			b = h.rewrite.Render(b, r, s)
-		} else {
-			b = append(b, escaped...)
-		}
-		escaped = string(b)
+		escaped = h.rewritePath(escaped, r, s, t)
 	}
 	unescaped := escaped
 	if strings.IndexByte(escaped, '%') >= 0 {
@@ -423,13 +431,14 @@ func (h *handler) outboundWith(out *http.Request, o *outAlloc, w http.ResponseWr
 	if o == nil {
 		o = &outAlloc{}
 	}
-	o.url = url.URL{
-		Scheme:   t.URL.Scheme,
-		Host:     t.Host,
-		Path:     unescaped,
-		RawPath:  escaped,
-		RawQuery: r.URL.RawQuery,
-	}
+	// Field by field, here and for out below: a composite literal would
+	// be built in a temporary on the stack first.
+	o.url = url.URL{}
+	o.url.Scheme = t.URL.Scheme
+	o.url.Host = t.Host
+	o.url.Path = unescaped
+	o.url.RawPath = escaped
+	o.url.RawQuery = r.URL.RawQuery
 	one := func(i int, v string) []string {
 		o.vals[i] = v
 		return o.vals[i : i+1 : i+1]
@@ -491,17 +500,14 @@ func (h *handler) outboundWith(out *http.Request, o *outAlloc, w http.ResponseWr
 		host = v[0]
 		delete(hdr, "Host")
 	}
-	*out = http.Request{
-		Method:        r.Method,
-		URL:           &o.url,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        hdr,
-		Host:          host,
-		ContentLength: r.ContentLength,
-		Body:          r.Body,
-	}
+	*out = http.Request{}
+	out.Method = r.Method
+	out.URL = &o.url
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	out.Header = hdr
+	out.Host = host
+	out.ContentLength = r.ContentLength
+	out.Body = r.Body
 	if r.ContentLength == 0 || r.Body == nil {
 		out.Body = http.NoBody
 		out.ContentLength = 0
@@ -514,6 +520,22 @@ func (h *handler) outboundWith(out *http.Request, o *outAlloc, w http.ResponseWr
 	return true
 }
 
+// rewritePath is the upstream path of a route that rewrites it or a
+// target with a path prefix. Not inlined: its buffer would sit in
+// outboundWith's frame.
+//
+//go:noinline
+func (h *handler) rewritePath(escaped string, r *http.Request, s *pipeline.State, t *upstream.Target) string {
+	var buf [256]byte
+	b := append(buf[:0], t.PathPrefix...)
+	if h.rewrite != nil {
+		b = h.rewrite.Render(b, r, s)
+	} else {
+		b = append(b, escaped...)
+	}
+	return string(b)
+}
+
 // outAlloc groups what outbound would otherwise allocate one by one.
 type outAlloc struct {
 	req  http.Request
@@ -522,6 +544,16 @@ type outAlloc struct {
 	// hdr is the outbound header map of a pooled block, kept (emptied)
 	// between requests; nil in a block that is not pooled.
 	hdr http.Header
+}
+
+// bind gives the request built in o the context ctx, in place, and
+// returns it. Not inlined: the copy WithContext makes lives in bind's
+// frame, not in serve's (see serve).
+//
+//go:noinline
+func (o *outAlloc) bind(ctx context.Context) *http.Request {
+	o.req = *o.req.WithContext(ctx)
+	return &o.req
 }
 
 // outPool holds outAlloc blocks for the fast path. Their maps start with

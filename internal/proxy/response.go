@@ -58,11 +58,7 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.St
 	// the header is written, so net/http sends them after a chunked body.
 	var announced []string
 	if len(res.Trailer) > 0 {
-		announced = make([]string, 0, len(res.Trailer))
-		for k := range res.Trailer {
-			announced = append(announced, k)
-		}
-		dst["Trailer"] = []string{strings.Join(announced, ", ")}
+		announced = announceTrailers(dst, res.Trailer)
 	}
 
 	w.WriteHeader(res.StatusCode)
@@ -86,7 +82,32 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, s *pipeline.St
 	default:
 		return
 	}
-	for k, vv := range res.Trailer {
+	if len(res.Trailer) > 0 {
+		copyTrailers(dst, res.Trailer, announced)
+	}
+}
+
+// announceTrailers announces the upstream's trailer names in dst and
+// returns them. It and copyTrailers are not inlined: their map iterators
+// would sit in respond's frame, which is under every write to the client
+// (see serve).
+//
+//go:noinline
+func announceTrailers(dst, trailer http.Header) []string {
+	announced := make([]string, 0, len(trailer))
+	for k := range trailer {
+		announced = append(announced, k)
+	}
+	dst["Trailer"] = []string{strings.Join(announced, ", ")}
+	return announced
+}
+
+// copyTrailers sets the upstream's trailers in dst after the body: the
+// announced ones by name, the others with http.TrailerPrefix.
+//
+//go:noinline
+func copyTrailers(dst, trailer http.Header, announced []string) {
+	for k, vv := range trailer {
 		if contains(announced, k) {
 			dst[k] = vv
 		} else {
