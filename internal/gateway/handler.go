@@ -40,7 +40,7 @@ type Gateway struct {
 // NewGateway returns a gateway with no snapshot; Swap installs one.
 func NewGateway(m *telemetry.Metrics) *Gateway {
 	g := &Gateway{metrics: m, unrouted: m.Route(""), ids: newRequestIDs(), stats: stats.New(nil)}
-	g.pool.New = func() any { return new(exchange) }
+	g.pool.New = func() any { return &exchange{g: g} }
 	return g
 }
 
@@ -55,8 +55,11 @@ func (g *Gateway) Swap(s *Snapshot) *Snapshot {
 
 // exchange is the pooled per-request working set.
 type exchange struct {
+	g     *Gateway // whose pool it is; kept across uses
 	state pipeline.State
 	rec   recorder
+	// snap is the snapshot the request is served with (read once).
+	snap  *Snapshot
 	req   router.Request
 	match router.Match[*Route]
 	// body counts the request body bytes read (metrics); nil when the
@@ -68,6 +71,10 @@ type exchange struct {
 	// unwatch ends the body watch (hygiene.WatchBody) when the request
 	// is done; nil before routing.
 	unwatch func()
+	// ans is the answer front chose to give itself (see answer).
+	ans problem.Problem
+	// entry is the access log line (logAccess); zero between requests.
+	entry telemetry.Entry
 }
 
 var (
@@ -98,24 +105,44 @@ func (g *Gateway) ListenerHandler(lim *config.Limits) http.Handler {
 	return h
 }
 
-func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.g.serve(w, r, h) }
-
 // ServeHTTP serves r with no listener limits.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.serve(w, r, &noLimits) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := listenerHandler{g: g}
+	h.ServeHTTP(w, r)
+}
 
-var noLimits listenerHandler
-
-// serve runs the fixed front of the pipeline — request id, client
+// ServeHTTP runs the fixed front of the pipeline — request id, client
 // address, path normalization, header sanitation, routing — and then the
 // matched route's compiled chain.
 //
-// serve has a single defer, and the early returns live in front: a function
-// with more defers × returns than the compiler open-codes (15) pays for
-// each defer at run time (measured: 1–2 % of the CPU at 1000 busy
-// connections).
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHandler) {
+// The route's chain, the proxy and the upstream call all run below this
+// frame on the connection's stack (4 KiB while it fits), so it keeps
+// nothing but the chain call: the work before (begin, front) and after
+// (done) is in functions of their own, off the stack while the chain
+// runs. It has a single defer, and the early returns live in front: a
+// function with more defers × returns than the compiler open-codes (15)
+// pays for each defer at run time (measured: 1–2 % of the CPU at 1000
+// busy connections).
+func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x, r := h.g.begin(w, r)
+	defer x.done(r)
+	rt, rr := x.front(r, h)
+	if rt == nil {
+		x.answer(r)
+		return
+	}
+	rt.Handler(&x.rec, rr, &x.state)
+}
+
+// begin takes an exchange for r and records the request's start: its
+// id, the metrics, the tracing span (r may come back with it in its
+// context).
+//
+//go:noinline
+func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) (*exchange, *http.Request) {
 	snap := g.snap.Load()
 	x := g.pool.Get().(*exchange)
+	x.snap = snap
 	s := &x.state
 	s.Start = time.Now()
 	x.rec.reset(w)
@@ -126,34 +153,40 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, lim *listenerHan
 	rw.Header()["X-Request-Id"] = idVal
 	g.metrics.RequestStarted() // nil-safe: a nil *Metrics records nothing
 	// Tracing (internal/tracing): a sampled request gets its SERVER span
-	// in r's context, before finish captures r; tracing off costs this
+	// in r's context, before done captures r; tracing off costs this
 	// nil check only.
 	if snap != nil && snap.tracer != nil {
 		r, x.span = snap.tracer.StartServer(r, s.Start)
 	}
-	defer g.done(snap, r, x)
-	g.front(snap, r, x, lim)
+	return x, r
 }
 
-// done ends a request serve began: the body watch, the access log and
+// done ends a request begin started: the body watch, the access log and
 // metrics (finish), then the exchange goes back to the pool.
-func (g *Gateway) done(snap *Snapshot, r *http.Request, x *exchange) {
+func (x *exchange) done(r *http.Request) {
 	if x.unwatch != nil {
 		x.unwatch()
 	}
-	g.finish(snap, r, x)
+	g := x.g
+	g.finish(x.snap, r, x)
 	g.release(x)
 }
 
-// front is serve after its defer: the checks, routing and the route's
-// chain.
-func (g *Gateway) front(snap *Snapshot, r *http.Request, x *exchange, lim *listenerHandler) {
+// front does the checks and the routing. It returns the matched route
+// and the request its chain is to serve, or a nil route and the answer
+// in x.ans. It writes no answer itself: writing one may read what the
+// client sent of the body (h1server), deep below the caller, so answer
+// does it from a smaller frame.
+//
+//go:noinline
+func (x *exchange) front(r *http.Request, lim *listenerHandler) (*Route, *http.Request) {
+	snap := x.snap
 	s := &x.state
 	rw := &x.rec
 	if snap == nil {
-		s.ErrorCode = string(problem.UpstreamUnavailable)
-		problem.Write(rw, r, problem.Problem{Code: problem.UpstreamUnavailable, Status: http.StatusServiceUnavailable, Detail: "no configuration loaded", RequestID: s.RequestID})
-		return
+		x.fail(problem.UpstreamUnavailable, "no configuration loaded")
+		x.ans.Status = http.StatusServiceUnavailable
+		return nil, nil
 	}
 
 	peer := peerAddr(r.RemoteAddr)
@@ -168,8 +201,8 @@ func (g *Gateway) front(snap *Snapshot, r *http.Request, x *exchange, lim *liste
 	// connection is closed after such an answer.
 	if lim.maxURI > 0 && len(r.RequestURI) > lim.maxURI {
 		rw.Header()["Connection"] = []string{"close"}
-		g.fail(rw, r, s, problem.URITooLong, "the request target is longer than "+strconv.Itoa(lim.maxURI)+" bytes")
-		return
+		x.fail(problem.URITooLong, "the request target is longer than "+strconv.Itoa(lim.maxURI)+" bytes")
+		return nil, nil
 	}
 	if lim.maxHeaders > 0 || lim.maxHeaderBytes > 0 {
 		// net/http allows 4 KiB of slack over MaxHeaderBytes; count
@@ -183,13 +216,13 @@ func (g *Gateway) front(snap *Snapshot, r *http.Request, x *exchange, lim *liste
 		}
 		if lim.maxHeaders > 0 && fields > lim.maxHeaders {
 			rw.Header()["Connection"] = []string{"close"}
-			g.fail(rw, r, s, problem.HeadersTooLarge, "more than "+strconv.Itoa(lim.maxHeaders)+" header fields")
-			return
+			x.fail(problem.HeadersTooLarge, "more than "+strconv.Itoa(lim.maxHeaders)+" header fields")
+			return nil, nil
 		}
 		if lim.maxHeaderBytes > 0 && size > lim.maxHeaderBytes {
 			rw.Header()["Connection"] = []string{"close"}
-			g.fail(rw, r, s, problem.HeadersTooLarge, "the header block is larger than "+strconv.Itoa(lim.maxHeaderBytes)+" bytes")
-			return
+			x.fail(problem.HeadersTooLarge, "the header block is larger than "+strconv.Itoa(lim.maxHeaderBytes)+" bytes")
+			return nil, nil
 		}
 	}
 	// Protocol hygiene (internal/edge/hygiene): framing net/http hid
@@ -201,30 +234,30 @@ func (g *Gateway) front(snap *Snapshot, r *http.Request, x *exchange, lim *liste
 	}
 	if d := hygiene.CheckUpgrade(r); d != "" {
 		rw.Header()["Connection"] = valClose
-		g.fail(rw, r, s, problem.BadRequest, d)
-		return
+		x.fail(problem.BadRequest, d)
+		return nil, nil
 	}
 	if r.Method == http.MethodConnect {
 		rw.Header()["Allow"] = []string{"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
-		g.fail(rw, r, s, problem.MethodNotAllowed, "CONNECT is not supported")
-		return
+		x.fail(problem.MethodNotAllowed, "CONNECT is not supported")
+		return nil, nil
 	}
 	if r.RequestURI == "*" {
 		// OPTIONS * asks about the server, not a resource: answer here.
 		if r.Method == http.MethodOptions {
 			rw.Header()["Allow"] = []string{"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
 			rw.Header()["Content-Length"] = []string{"0"}
-			rw.WriteHeader(http.StatusOK)
-			return
+			x.ans.Status = http.StatusOK
+			return nil, nil
 		}
-		g.fail(rw, r, s, problem.InvalidPath, "the request target * is only valid with OPTIONS")
-		return
+		x.fail(problem.InvalidPath, "the request target * is only valid with OPTIONS")
+		return nil, nil
 	}
 
 	path, encodedSep, err := router.Normalize(rawPath(r))
 	if err != nil {
-		g.fail(rw, r, s, problem.InvalidPath, err.Error())
-		return
+		x.fail(problem.InvalidPath, err.Error())
+		return nil, nil
 	}
 	s.Path = path
 
@@ -261,18 +294,18 @@ func (g *Gateway) front(snap *Snapshot, r *http.Request, x *exchange, lim *liste
 	}
 	switch res {
 	case router.NotFound:
-		g.fail(rw, r, s, problem.NoRoute, "no route matches "+r.Method+" "+path)
-		return
+		x.fail(problem.NoRoute, "no route matches "+r.Method+" "+path)
+		return nil, nil
 	case router.MethodNotAllowed:
 		rw.Header()["Allow"] = []string{strings.Join(snap.router.Allowed(&x.req), ", ")}
-		g.fail(rw, r, s, problem.MethodNotAllowed, "the route does not accept "+x.req.Method)
-		return
+		x.fail(problem.MethodNotAllowed, "the route does not accept "+x.req.Method)
+		return nil, nil
 	}
 	rt := x.match.Value
 	s.RouteName = rt.Name
 	if encodedSep && !rt.AllowEncodedSlash {
-		g.fail(rw, r, s, problem.InvalidPath, "encoded '/', '\\' or NUL in the path is not allowed on this route")
-		return
+		x.fail(problem.InvalidPath, "encoded '/', '\\' or NUL in the path is not allowed on this route")
+		return nil, nil
 	}
 	s.Params = x.match.Params
 	// body_read_timeout (hygiene.WatchBody): the route sees a request
@@ -284,12 +317,27 @@ func (g *Gateway) front(snap *Snapshot, r *http.Request, x *exchange, lim *liste
 		x.body = telemetry.NewBodyCounter(r.Body)
 		r.Body = x.body
 	}
-	rt.Handler(rw, r, s)
+	return rt, r
 }
 
-func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, s *pipeline.State, code problem.Code, detail string) {
-	s.ErrorCode = string(code)
-	problem.Write(w, r, problem.Problem{Code: code, Detail: detail, RequestID: s.RequestID})
+// fail notes the problem front answers with.
+func (x *exchange) fail(code problem.Code, detail string) {
+	// Field by field: a composite literal would be a temporary in
+	// front's frame at each of its uses (release zeroes x.ans).
+	x.state.ErrorCode = string(code)
+	x.ans.Code, x.ans.Detail, x.ans.RequestID = code, detail, x.state.RequestID
+}
+
+// answer writes the answer front chose: a problem, or a bare status with
+// the header fields front set (OPTIONS *).
+//
+//go:noinline
+func (x *exchange) answer(r *http.Request) {
+	if x.ans.Code == "" {
+		x.rec.WriteHeader(x.ans.Status)
+		return
+	}
+	problem.Write(&x.rec, r, x.ans)
 }
 
 // finish records the request in metrics and the access log.
@@ -325,26 +373,40 @@ func (g *Gateway) finish(snap *Snapshot, r *http.Request, x *exchange) {
 	// Tracing: end the server span (a no-op unless sampled).
 	x.span.End(r, s, status)
 	if snap != nil && snap.accessLog.Enabled() {
-		e := telemetry.Entry{
-			Time: s.Start, RequestID: s.RequestID, ClientIP: addrString(s.ClientIP), Method: r.Method,
-			Host: r.Host, Path: s.Path, Proto: r.Proto, Route: s.RouteName, Upstream: s.Upstream,
-			Target: s.Target, Consumer: s.Consumer, AuthMethod: s.AuthMethod, AuthError: s.AuthError,
-			UserAgent: r.UserAgent(), Error: s.ErrorCode,
-			Status: status, BytesIn: r.ContentLength, BytesOut: x.rec.bytes, Duration: d,
-			UpstreamDuration: s.UpstreamDuration, CacheStatus: s.CacheStatus, RateLimit: s.RateLimit,
-		}
-		e.TraceID, e.SpanID = x.span.IDs()
-		if s.Path == "" {
-			e.Path = r.URL.Path
-		}
-		if x.body != nil {
-			e.BytesIn = x.body.N() // what was read, not what was announced
-		}
-		if e.BytesIn < 0 {
-			e.BytesIn = 0
-		}
-		snap.accessLog.Log(&e)
+		logAccess(snap, r, x, status, d)
 	}
+}
+
+// logAccess writes the request's access log line. The entry is the
+// exchange's, not a local: the log's formatting runs below this frame,
+// on the connection's stack.
+//
+//go:noinline
+func logAccess(snap *Snapshot, r *http.Request, x *exchange, status int, d time.Duration) {
+	s := &x.state
+	// Field by field into the zero entry: a composite literal would be
+	// built in a temporary here first.
+	e := &x.entry
+	e.Time, e.RequestID, e.ClientIP, e.Method = s.Start, s.RequestID, addrString(s.ClientIP), r.Method
+	e.Host, e.Path, e.Proto, e.Route, e.Upstream = r.Host, s.Path, r.Proto, s.RouteName, s.Upstream
+	e.Target, e.Consumer, e.AuthMethod, e.AuthError = s.Target, s.Consumer, s.AuthMethod, s.AuthError
+	e.UserAgent, e.Error = r.UserAgent(), s.ErrorCode
+	e.Status, e.BytesIn, e.BytesOut, e.Duration = status, r.ContentLength, x.rec.bytes, d
+	e.UpstreamDuration, e.CacheStatus, e.RateLimit = s.UpstreamDuration, s.CacheStatus, s.RateLimit
+	e.TraceID, e.SpanID = x.span.IDs()
+	if s.Path == "" {
+		e.Path = r.URL.Path
+	}
+	if x.body != nil {
+		e.BytesIn = x.body.N() // what was read, not what was announced
+	}
+	if e.BytesIn < 0 {
+		e.BytesIn = 0
+	}
+	snap.accessLog.Log(e)
+	// The pooled exchange keeps nothing of the request. (Were Log to
+	// panic, release would not run: the exchange is never reused.)
+	*e = telemetry.Entry{}
 }
 
 func (g *Gateway) release(x *exchange) {
@@ -355,6 +417,8 @@ func (g *Gateway) release(x *exchange) {
 	x.body = nil
 	x.span = tracing.Server{}
 	x.unwatch = nil
+	x.snap = nil
+	x.ans = problem.Problem{}
 	g.pool.Put(x)
 }
 

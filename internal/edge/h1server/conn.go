@@ -440,15 +440,8 @@ func (c *conn) readRequest() (*served, error) {
 	}
 	if !fast {
 		// parseHead has checked these already.
-		for k, vv := range req.Header {
-			if !httpguts.ValidHeaderFieldName(k) {
-				return nil, errBadName
-			}
-			for _, v := range vv {
-				if !httpguts.ValidHeaderFieldValue(v) {
-					return nil, errBadValue
-				}
-			}
+		if err := checkFields(req.Header); err != nil {
+			return nil, err
 		}
 	}
 	if e := req.Header["Expect"]; len(e) > 0 {
@@ -468,6 +461,25 @@ func (c *conn) readRequest() (*served, error) {
 		_ = c.rwc.SetWriteDeadline(time.Now().Add(d))
 	}
 	return a, nil
+}
+
+// checkFields refuses the header field names and values net/http's
+// server refuses. Apart from readRequest, whose frame is on the stack
+// while http.ReadRequest reads (the map iterator is most of it).
+//
+//go:noinline
+func checkFields(h http.Header) error {
+	for k, vv := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return errBadName
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return errBadValue
+			}
+		}
+	}
+	return nil
 }
 
 // readHead reads a head parseHead did not take with http.ReadRequest,
@@ -544,7 +556,23 @@ func isQuietReadError(err error) bool {
 // serveOne runs the handler for the request read into a and finishes
 // its response; it reports whether the connection can serve another
 // request.
+//
+// The handler runs the whole request (the gateway, the proxy, the
+// upstream call) on this goroutine's stack, so serveOne holds nothing
+// of its own across the call: the setup and the finishing, with their
+// temporaries (the request copy WithContext makes), are in functions
+// of their own that are off the stack while the handler runs.
 func (c *conn) serveOne(a *served) (keep bool) {
+	c.startRequest(a)
+	c.s.Handler.ServeHTTP(&a.res, &a.req)
+	return c.endRequest(a)
+}
+
+// startRequest prepares the response, the context and the request the
+// handler sees.
+//
+//go:noinline
+func (c *conn) startRequest(a *served) {
 	w := &a.res
 	*w = response{c: c, header: make(http.Header, 8), declared: -1, expectContinue: c.expect}
 	c.res = w
@@ -575,9 +603,14 @@ func (c *conn) serveOne(a *served) (keep bool) {
 	c.cr.mu.Lock()
 	c.cr.ctx = ctx
 	c.cr.mu.Unlock()
+}
 
-	c.s.Handler.ServeHTTP(w, req)
-
+// endRequest finishes the response after the handler returned; it
+// reports whether the connection can serve another request.
+//
+//go:noinline
+func (c *conn) endRequest(a *served) (keep bool) {
+	w, ctx, req := &a.res, &a.ctx, &a.req
 	c.cr.mu.Lock()
 	c.cr.ctx = nil
 	c.cr.mu.Unlock()

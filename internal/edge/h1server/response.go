@@ -67,11 +67,11 @@ func (w *response) Header() http.Header { return w.header }
 
 func (w *response) WriteHeader(code int) {
 	if w.wroteHeader {
-		w.c.s.logf("h1server: superfluous WriteHeader(%d) for %s %s", code, w.req.Method, w.req.URL.Path)
+		w.superfluous(code)
 		return
 	}
 	if code < 100 || code > 999 {
-		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+		badCode(code)
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		w.writeInformational(code)
@@ -95,6 +95,20 @@ func (w *response) WriteHeader(code int) {
 		// With the length known nothing is left to decide.
 		w.commit(false)
 	}
+}
+
+// superfluous and badCode are WriteHeader's rare paths, apart so that
+// their temporaries do not grow its frame: WriteHeader runs deep in the
+// handler's stack, and may read the rest of the body (commit).
+//
+//go:noinline
+func (w *response) superfluous(code int) {
+	w.c.s.logf("h1server: superfluous WriteHeader(%d) for %s %s", code, w.req.Method, w.req.URL.Path)
+}
+
+//go:noinline
+func badCode(code int) {
+	panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 }
 
 // writeHead writes the status line and the handler's header fields,
@@ -529,7 +543,7 @@ func (b *bodyReader) drainForAnswer() bool {
 		return false
 	}
 	_ = w.c.rwc.SetReadDeadline(time.Now().Add(discardTimeout))
-	n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead+1)
+	n, err := discard(b.rc, maxPostHandlerRead+1)
 	_ = w.c.rwc.SetReadDeadline(time.Time{})
 	if err == io.EOF && n <= maxPostHandlerRead {
 		b.eof = true
@@ -582,9 +596,36 @@ func (w *response) discardBody() bool {
 		return false
 	}
 	_ = w.c.rwc.SetReadDeadline(time.Now().Add(discardTimeout))
-	n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead+1)
+	n, err := discard(b.rc, maxPostHandlerRead+1)
 	return err == io.EOF && n <= maxPostHandlerRead
 }
+
+// discard reads and drops at most limit bytes of r, as
+// io.CopyN(io.Discard, r, limit) does (err is io.EOF when r ended first).
+// It runs below WriteHeader, deep in the handler's stack, where the four
+// frames io.CopyN puts before r's Read cost about 330 bytes.
+func discard(r io.Reader, limit int64) (n int64, err error) {
+	bp := discardPool.Get().(*[discardSize]byte)
+	for n < limit && err == nil {
+		p := bp[:]
+		if rest := limit - n; rest < int64(len(p)) {
+			p = p[:rest]
+		}
+		var m int
+		m, err = r.Read(p)
+		n += int64(m)
+	}
+	discardPool.Put(bp)
+	if n >= limit {
+		err = nil // as io.CopyN: all limit bytes were read
+	}
+	return n, err
+}
+
+// discardSize is io.Discard's read size.
+const discardSize = 8 << 10
+
+var discardPool = sync.Pool{New: func() any { return new([discardSize]byte) }}
 
 var statusLines [2][600]string
 
