@@ -2,10 +2,8 @@ package telemetry
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -49,7 +47,8 @@ type Entry struct {
 // The JSON format writes one object per line with exactly these keys, in
 // this order (empty strings included, so every line has the same shape):
 //
-//	time         RFC 3339 with milliseconds, when the request arrived
+//	time         RFC 3339 with up to nanoseconds (trailing zeros trimmed),
+//	             when the request arrived
 //	request_id   X-Request-Id as sent upstream and echoed to the client
 //	trace_id, span_id   the request's server span (hex), "" when the
 //	             request was not sampled for tracing (or tracing is off)
@@ -75,6 +74,7 @@ type Entry struct {
 const (
 	flushInterval = time.Second
 	bufferSize    = 64 << 10
+	maxPooledLine = 16 << 10
 )
 
 // AccessLog writes one line per request through a buffered writer flushed
@@ -84,10 +84,8 @@ type AccessLog struct {
 	combined bool
 	sample   float64 // share of successes logged, 0..1
 
-	w       *lockedWriter
-	handler slog.Handler
-	attrs   sync.Pool // *[]slog.Attr, reused between lines
-	lines   sync.Pool // *[]byte, for the combined format
+	w     *lockedWriter
+	lines sync.Pool // *[]byte, one line, reused between lines
 
 	closer io.Closer // the file, when we opened one
 	stop   chan struct{}
@@ -127,19 +125,9 @@ func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
 		out, a.closer = f, f
 	}
 	a.w = &lockedWriter{bw: bufio.NewWriterSize(out, bufferSize)}
-	a.handler = slog.NewJSONHandler(a.w, &slog.HandlerOptions{ReplaceAttr: dropLevelAndMessage})
-	a.attrs.New = func() any { s := make([]slog.Attr, 0, 24); return &s }
 	a.lines.New = func() any { b := make([]byte, 0, 512); return &b }
 	go a.flushLoop()
 	return a, nil
-}
-
-// dropLevelAndMessage keeps only our fields and the record time.
-func dropLevelAndMessage(groups []string, a slog.Attr) slog.Attr {
-	if len(groups) == 0 && (a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
-		return slog.Attr{}
-	}
-	return a
 }
 
 // Log records e. Errors (status >= 400) are always logged; successes are
@@ -163,47 +151,17 @@ func (a *AccessLog) Log(e *Entry) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	bp := a.lines.Get().(*[]byte)
 	if a.combined {
-		bp := a.lines.Get().(*[]byte)
 		*bp = appendCombined((*bp)[:0], e, t, path)
-		_, _ = a.w.Write(*bp)
-		a.lines.Put(bp)
-		return
+	} else {
+		*bp = appendJSON((*bp)[:0], e, t, path)
 	}
-	ap := a.attrs.Get().(*[]slog.Attr)
-	attrs := append((*ap)[:0],
-		slog.String("request_id", e.RequestID),
-		slog.String("trace_id", e.TraceID),
-		slog.String("span_id", e.SpanID),
-		slog.String("client_ip", e.ClientIP),
-		slog.String("method", e.Method),
-		slog.String("host", e.Host),
-		slog.String("path", path),
-		slog.String("proto", e.Proto),
-		slog.String("route", e.Route),
-		slog.String("upstream", e.Upstream),
-		slog.String("target", e.Target),
-		slog.String("consumer", e.Consumer),
-		slog.String("auth_method", e.AuthMethod),
-		slog.String("auth_error", e.AuthError),
-		slog.String("user_agent", e.UserAgent),
-		slog.Int("status", e.Status),
-		slog.Int64("bytes_in", e.BytesIn),
-		slog.Int64("bytes_out", e.BytesOut),
-		slog.Float64("duration_ms", millis(e.Duration)),
-		slog.Float64("upstream_ms", millis(e.UpstreamDuration)),
-		slog.String("cache_status", e.CacheStatus),
-		slog.String("rate_limit", e.RateLimit),
-		slog.String("error", e.Error),
-	)
-	// A Record rather than Logger.LogAttrs: the line carries the request's
-	// own time, not the time it was written.
-	r := slog.NewRecord(t, slog.LevelInfo, "", 0)
-	r.AddAttrs(attrs...)
-	_ = a.handler.Handle(context.Background(), r)
-	clear(attrs) // drop string references before pooling
-	*ap = attrs
-	a.attrs.Put(ap)
+	_, _ = a.w.Write(*bp)
+	// A rare huge line (a long User-Agent) is not kept for every later one.
+	if cap(*bp) <= maxPooledLine {
+		a.lines.Put(bp)
+	}
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
