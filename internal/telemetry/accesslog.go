@@ -130,12 +130,12 @@ func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
 	return a, nil
 }
 
-// Log records e. Errors (status >= 400) are always logged; successes are
-// sampled by sample_success.
 // Enabled reports whether Log writes anything ("off" does not), so a
 // caller can skip building entries.
 func (a *AccessLog) Enabled() bool { return a != nil && !a.off }
 
+// Log records e. Errors (status >= 400) are always logged; successes are
+// sampled by sample_success.
 func (a *AccessLog) Log(e *Entry) {
 	if a.off {
 		return
@@ -143,14 +143,7 @@ func (a *AccessLog) Log(e *Entry) {
 	if e.Status < 400 && a.sample < 1 && (a.sample <= 0 || rand.Float64() >= a.sample) {
 		return
 	}
-	t := e.Time
-	if t.IsZero() {
-		t = time.Now()
-	}
-	path := e.Path
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
+	t, path := lineTimePath(e)
 	bp := a.lines.Get().(*[]byte)
 	if a.combined {
 		*bp = appendCombined((*bp)[:0], e, t, path)
@@ -162,6 +155,21 @@ func (a *AccessLog) Log(e *Entry) {
 	if cap(*bp) <= maxPooledLine {
 		a.lines.Put(bp)
 	}
+}
+
+// lineTimePath is what a line shows of e's time and path: when the
+// request arrived (now when unset), and the path without its query
+// string, which may carry credentials.
+func lineTimePath(e *Entry) (time.Time, string) {
+	t := e.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	path := e.Path
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return t, path
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

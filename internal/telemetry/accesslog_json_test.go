@@ -14,18 +14,11 @@ import (
 )
 
 // legacyJSONLine is the slog-based JSON writer Log used before appendJSON,
-// kept verbatim so the tests can hold the hand-written line to byte identity.
+// kept so the tests can hold the hand-written line to byte identity.
 func legacyJSONLine(e *Entry) []byte {
 	var buf bytes.Buffer
 	handler := slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropLevelAndMessage})
-	t := e.Time
-	if t.IsZero() {
-		t = time.Now()
-	}
-	path := e.Path
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
+	t, path := lineTimePath(e) // shared with Log: the formatting is what is compared
 	attrs := []slog.Attr{
 		slog.String("request_id", e.RequestID),
 		slog.String("trace_id", e.TraceID),
