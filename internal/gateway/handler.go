@@ -134,6 +134,21 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.Handler(&x.rec, rr, &x.state)
 }
 
+// startedAt is a request context that knows when its server read the
+// request's head (the HTTP/1.x server's does).
+type startedAt interface{ Started() time.Time }
+
+// requestStart is when r began: its server's reading of the clock when
+// the context has one, else now.
+func requestStart(r *http.Request) time.Time {
+	if c, ok := r.Context().(startedAt); ok {
+		if t := c.Started(); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Now()
+}
+
 // begin takes an exchange for r and records the request's start: its
 // id, the metrics, the tracing span (r may come back with it in its
 // context).
@@ -144,7 +159,7 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) (*exchange, *htt
 	x := g.pool.Get().(*exchange)
 	x.snap = snap
 	s := &x.state
-	s.Start = time.Now()
+	s.Start = requestStart(r)
 	x.rec.reset(w)
 	rw := &x.rec
 

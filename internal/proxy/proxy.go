@@ -202,9 +202,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	// gets the route deadline as a value, so it needs no context and no
 	// timer of its own. Retries and hedges (rare) arm them when they start.
 	fast := pooled && tmpl.Body == http.NoBody && !call.on && h1.Handles(tmpl)
+	// One clock reading starts both the route deadline and the upstream
+	// timing (what runs between them is sub-microsecond bookkeeping).
+	start := h.now()
 	var tm deadline
 	if h.timeout > 0 {
-		tm.at = h.now().Add(h.timeout)
+		tm.at = start.Add(h.timeout)
 		if !fast {
 			ctx, done.cancel = h.armDeadline(ctx, &tm)
 		}
@@ -245,7 +248,6 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 	if fast {
 		done.block = o
 	}
-	start := h.now()
 	var res *http.Response
 	var err error
 	if fast {

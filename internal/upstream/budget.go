@@ -34,7 +34,7 @@ type budgetBucket struct {
 type Budget struct {
 	percent int64
 	minPer  int64
-	now     func() int64 // unix seconds
+	now     func() int64 // seconds (monoSeconds; tests set their own)
 	buckets [budgetBuckets]budgetBucket
 }
 
@@ -48,10 +48,13 @@ func (b *Budget) init(c *config.Retries) {
 			b.minPer = int64(c.MinPerSecond)
 		}
 	}
-	b.now = unixNow
+	b.now = monoSeconds
 }
 
-func unixNow() int64 { return time.Now().Unix() }
+// monoSeconds counts seconds on the monotonic clock: the buckets need
+// only a steady second, and reading it costs half a time.Now (every
+// request reads it).
+func monoSeconds() int64 { return monoNow() / int64(time.Second) }
 
 // bucket returns the bucket of second sec, clearing it when it last
 // counted an older second.

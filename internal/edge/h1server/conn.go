@@ -31,6 +31,14 @@ type conn struct {
 
 	cr   connReader
 	bufr *bufio.Reader
+	// rdlWrites counts the read-deadline changes other than
+	// awaitRequest's hot deadline (setReadDeadline, setDeadline; some
+	// come from other goroutines). hotDeadline is the hot deadline
+	// awaitRequest last set and hotWrites the count it saw then: while
+	// the count is unchanged, that deadline is still the socket's.
+	rdlWrites   atomic.Uint32
+	hotWrites   uint32
+	hotDeadline time.Time
 	// raw is rwc's syscall.RawConn for the liveness peek; nil when rwc
 	// has none (a wrapped connection).
 	raw      syscall.RawConn
@@ -70,7 +78,7 @@ func (c *conn) lingerClose() {
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	_ = c.setReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c.rwc, lingerBytes)
 }
 
@@ -218,7 +226,10 @@ func (c *conn) awaitRequest(first bool) int {
 		if idle > 0 && idle < hot {
 			hot = idle
 		}
-		_ = c.rwc.SetReadDeadline(start.Add(hot))
+		if !c.hotArmed(start, hot, idle) {
+			c.hotDeadline, c.hotWrites = start.Add(hot), c.rdlWrites.Load()
+			_ = c.rwc.SetReadDeadline(c.hotDeadline)
+		}
 		// Let the other runnable connections go first: on a busy server
 		// this client's next request usually arrives meanwhile, and the
 		// read below finds it instead of finding nothing (a system call)
@@ -251,9 +262,9 @@ func (c *conn) awaitRequest(first bool) int {
 	// complete in the buffer no further read can need the bound.
 	if !headComplete(c.bufr) {
 		if d := c.s.ReadHeaderTimeout; d > 0 {
-			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+			_ = c.setReadDeadline(time.Now().Add(d))
 		} else {
-			_ = c.rwc.SetReadDeadline(time.Time{}) // the idle bound ends here
+			_ = c.setReadDeadline(time.Time{}) // the idle bound ends here
 		}
 	}
 	return awaitReady
@@ -263,11 +274,37 @@ func (c *conn) awaitRequest(first bool) int {
 // for the next request.
 const hotWait = 2 * time.Second
 
+// hotArmed reports whether the hot deadline an earlier wait set is still
+// the socket's and between hot/2 and hot away: a busy connection keeps it
+// instead of setting it for every request (the runtime's timer update
+// and clock reads), and parks after hot/2 to hot of silence. A hot
+// deadline that closes the connection (hot is the idle timeout) is
+// always set, to the full timeout.
+func (c *conn) hotArmed(start time.Time, hot, idle time.Duration) bool {
+	if idle > 0 && hot >= idle {
+		return false
+	}
+	left := c.hotDeadline.Sub(start)
+	return left >= hot/2 && left <= hot && c.rdlWrites.Load() == c.hotWrites
+}
+
+// setReadDeadline and setDeadline change the socket's read deadline
+// anywhere but awaitRequest's hot deadline.
+func (c *conn) setReadDeadline(t time.Time) error {
+	c.rdlWrites.Add(1)
+	return c.rwc.SetReadDeadline(t)
+}
+
+func (c *conn) setDeadline(t time.Time) error {
+	c.rdlWrites.Add(1)
+	return c.rwc.SetDeadline(t)
+}
+
 // waitIdle waits for the next request's first byte, until the deadline,
 // on a connection the idle poller could not take. It reports false when
 // the connection should close.
 func (c *conn) waitIdle(until time.Time) bool {
-	_ = c.rwc.SetReadDeadline(until)
+	_ = c.setReadDeadline(until)
 	err := c.waitReadable()
 	if err == nil {
 		c.takeBuffer()
@@ -577,7 +614,7 @@ func (c *conn) startRequest(a *served) {
 	*w = response{c: c, header: make(http.Header, 8), declared: -1, expectContinue: c.expect}
 	c.res = w
 	ctx := &a.ctx
-	ctx.c, ctx.checked = c, time.Now()
+	ctx.begin(c)
 	w.ctx = ctx
 	// WithContext's copy does not escape.
 	a.req = *a.req.WithContext(ctx)
@@ -596,7 +633,7 @@ func (c *conn) startRequest(a *served) {
 		req.Body = w.body
 		// The head's deadline must not cut the body short; the
 		// handler bounds body reads itself.
-		_ = c.rwc.SetReadDeadline(time.Time{})
+		_ = c.setReadDeadline(time.Time{})
 	} else {
 		ctx.bodyDone = true
 	}

@@ -27,11 +27,31 @@ type reqCtx struct {
 	wantDone bool // Done was asked for before the body was consumed
 	bodyDone bool // nothing of the request body is left to read
 	funcs    map[*afterFunc]struct{}
-	// checked is when the client was last known to be there: the
-	// request's arrival, then each peek. Err peeks at most once per
-	// peekEvery, so callers that look at Err on every step of a fast
-	// request cost no system call.
-	checked time.Time
+	// checked is when the client was last known to be there (monotonic
+	// nanoseconds since clockBase): the request's arrival, then each
+	// peek. Err peeks at most once per peekEvery, so callers that look at
+	// Err on every step of a fast request cost no system call.
+	checked int64
+	// started is when the request's head had been read (see Started).
+	started time.Time
+}
+
+// clockBase anchors reqCtx.checked; the monotonic clock alone costs
+// half a time.Now, and Err reads it a few times per request.
+var clockBase = time.Now()
+
+func monoSince() int64 { return int64(time.Since(clockBase)) }
+
+// Started is when the server had read the request's head, as the
+// server's own clock reading: a handler that times the request (the
+// gateway) takes it from the context, which it reaches through an
+// interface{ Started() time.Time }, instead of reading the clock again.
+func (x *reqCtx) Started() time.Time { return x.started }
+
+// begin starts the context of a request whose head has just been read.
+func (x *reqCtx) begin(c *conn) {
+	now := time.Now()
+	x.c, x.started, x.checked = c, now, int64(now.Sub(clockBase))
 }
 
 // peekEvery bounds how often Err looks at the socket. A client that left
@@ -99,8 +119,8 @@ func (x *reqCtx) Err() error {
 		// While the body is being read its reads report a departure.
 		return nil
 	}
-	now := time.Now()
-	if now.Sub(x.checked) < peekEvery {
+	now := monoSince()
+	if now-x.checked < int64(peekEvery) {
 		return nil
 	}
 	x.checked = now

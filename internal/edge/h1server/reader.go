@@ -124,7 +124,7 @@ func (cr *connReader) startBackgroundRead() {
 	cr.inRead = true
 	// The head's deadline may still be armed; the handler may run for
 	// longer than it.
-	_ = cr.c.rwc.SetReadDeadline(time.Time{})
+	_ = cr.c.setReadDeadline(time.Time{})
 	go cr.backgroundRead()
 }
 
@@ -153,12 +153,12 @@ func (cr *connReader) abortPendingRead() {
 		return
 	}
 	cr.aborted = true
-	_ = cr.c.rwc.SetReadDeadline(aLongTimeAgo)
+	_ = cr.c.setReadDeadline(aLongTimeAgo)
 	for cr.inRead {
 		cr.cond.Wait()
 	}
 	cr.aborted = false
-	_ = cr.c.rwc.SetReadDeadline(time.Time{})
+	_ = cr.c.setReadDeadline(time.Time{})
 }
 
 // aLongTimeAgo is a deadline that has passed: it interrupts a read.

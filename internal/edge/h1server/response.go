@@ -457,7 +457,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.cr.ctx = nil
 	c.cr.mu.Unlock()
 	c.hijacked.Store(true)
-	_ = c.rwc.SetDeadline(time.Time{})
+	_ = c.setDeadline(time.Time{})
 	if w.bw != nil {
 		w.bw.Reset(nil)
 		bufwPool.Put(w.bw)
@@ -472,7 +472,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.setReadDeadline(t) }
 func (w *response) SetWriteDeadline(t time.Time) error {
 	w.wdlSet = true
 	return w.c.rwc.SetWriteDeadline(t)
@@ -542,9 +542,9 @@ func (b *bodyReader) drainForAnswer() bool {
 	if b.failed || (w.expectContinue && !w.wroteContinue) || w.req.ContentLength > maxPostHandlerRead {
 		return false
 	}
-	_ = w.c.rwc.SetReadDeadline(time.Now().Add(discardTimeout))
+	_ = w.c.setReadDeadline(time.Now().Add(discardTimeout))
 	n, err := discard(b.rc, maxPostHandlerRead+1)
-	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	_ = w.c.setReadDeadline(time.Time{})
 	if err == io.EOF && n <= maxPostHandlerRead {
 		b.eof = true
 		w.ctx.bodyEnded()
@@ -595,7 +595,7 @@ func (w *response) discardBody() bool {
 	if b.failed || (w.expectContinue && !w.wroteContinue) {
 		return false
 	}
-	_ = w.c.rwc.SetReadDeadline(time.Now().Add(discardTimeout))
+	_ = w.c.setReadDeadline(time.Now().Add(discardTimeout))
 	n, err := discard(b.rc, maxPostHandlerRead+1)
 	return err == io.EOF && n <= maxPostHandlerRead
 }

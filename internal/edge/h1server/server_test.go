@@ -1016,6 +1016,80 @@ func TestIdleBeyondHotWait(t *testing.T) {
 	}
 }
 
+// TestHotDeadlineKeptOnlyWhileUnchanged: a busy connection keeps the
+// hot deadline an earlier wait set instead of setting it per request,
+// but not once anything else changed the read deadline. Here the second
+// handler clears it (http.ResponseController): kept, the connection
+// would wait without a deadline, never park, and never meet its idle
+// timeout; set again, it closes once IdleTimeout passes.
+func TestHotDeadlineKeptOnlyWhileUnchanged(t *testing.T) {
+	t.Parallel()
+	idle := hotWait + 500*time.Millisecond
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/clear" {
+			if err := http.NewResponseController(w).SetReadDeadline(time.Time{}); err != nil {
+				t.Errorf("SetReadDeadline: %v", err)
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	_, addr := startOurs(t, h, func(s *Server) {
+		s.ReadHeaderTimeout = safetyTimeout
+		s.IdleTimeout = idle
+	})
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/", "/", "/clear"} {
+		if _, err := io.WriteString(c, get(path)); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := readAnswer(br, "GET"); err != nil || a.Body != "ok" || a.Close {
+			t.Fatalf("%s: %+v %v", path, a, err)
+		}
+	}
+	start := time.Now()
+	// Within the idle timeout, the hot wait and the idle sweeper's
+	// period (sweepEvery); without a deadline it would stay open until
+	// the client's own deadline.
+	bound := idle + hotWait + sweepEvery + time.Second
+	_ = c.SetReadDeadline(start.Add(bound))
+	if b, err := io.ReadAll(br); err != nil || len(b) != 0 {
+		t.Fatalf("idle connection: read %q, %v after %v; want a clean close within %v", b, err, time.Since(start), bound)
+	}
+	if d := time.Since(start); d < idle-100*time.Millisecond {
+		t.Fatalf("closed after %v; the idle timeout is %v", d, idle)
+	}
+}
+
+// TestContextStarted: the request context reports when the head had
+// been read, for handlers that time requests without reading the clock.
+func TestContextStarted(t *testing.T) {
+	t.Parallel()
+	got := make(chan [2]time.Time, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := r.Context().(interface{ Started() time.Time })
+		if !ok {
+			t.Errorf("context %T has no Started", r.Context())
+			return
+		}
+		got <- [2]time.Time{c.Started(), time.Now()}
+	})
+	_, addr := startOurs(t, h, nil)
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	sent := time.Now()
+	if _, err := io.WriteString(c, get("/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAnswer(br, "GET"); err != nil {
+		t.Fatal(err)
+	}
+	ts := <-got
+	if ts[0].Before(sent) || ts[0].After(ts[1]) {
+		t.Fatalf("Started %v: want between the send (%v) and the handler (%v)", ts[0], sent, ts[1])
+	}
+}
+
 // TestStress runs many connections at once through every path of the
 // request context (Done, Err, AfterFunc, derived contexts), bodies read
 // or not, pipelining, and clients that leave mid-request; under -race
