@@ -14,7 +14,7 @@ import (
 // every one is served.
 func TestManyParkedWakeTogether(t *testing.T) {
 	t.Parallel()
-	const n = 300
+	const n = 200
 	_, addr := startOurs(t, http.HandlerFunc(diffHandler), func(s *Server) {
 		s.ReadHeaderTimeout = safetyTimeout
 		s.IdleTimeout = 3 * hotWait
