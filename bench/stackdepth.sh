@@ -6,14 +6,18 @@
 # top) where they did. A request path that fits 4 KiB shows no growth from
 # 4096 except on rare paths (an upstream dial, a slow allocation).
 #
-#   bench/stackdepth.sh BINARY [connections=1000] [seconds=8]
+#   bench/stackdepth.sh BINARY [connections=1000] [seconds=8] [route extras]
+#
+# Route extras are YAML keys added to the measured route, to probe a policy's
+# path, e.g. 'cache: { ttl: 60s }' or
+# 'rate_limits: [{ limit: 1000000000, window: 1s, by: ip }]'.
 #
 # Linux, amd64 (the probe reads g from R14), root, perf with uprobes, wrk,
 # taskset. Traffic goes to 127.0.0.1 only; every process it starts is stopped
 # by PID when it ends, and the probe is removed.
 set -euo pipefail
-[ $# -ge 1 ] || { sed -n 2,12p "$0"; exit 2; }
-bin=$(realpath "$1"); conns=${2:-1000}; secs=${3:-8}
+[ $# -ge 1 ] || { sed -n 2,16p "$0"; exit 2; }
+bin=$(realpath "$1"); conns=${2:-1000}; secs=${3:-8}; extras=${4:-}
 root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 dir=$(mktemp -d)
 pids=()
@@ -37,7 +41,7 @@ listeners: [{ address: "127.0.0.1:$gw" }]
 admin: { address: "127.0.0.1:$adm" }
 observability: { access_log: { path: "off" } }
 upstreams: [{ name: bench, targets: [{ url: "http://127.0.0.1:$up" }] }]
-routes: [{ name: plain, match: { path_prefix: / }, upstream: bench }]
+routes: [{ name: plain, match: { path_prefix: / }, upstream: bench${extras:+, $extras} }]
 YAML
 
 # g.stack.lo and g.stack.hi are the first two words of the g in R14.
