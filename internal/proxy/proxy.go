@@ -276,6 +276,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, s *pipeline.Stat
 		return
 	}
 	done.target, done.span = t, span
+	if fast && err == nil {
+		// respond copies the answer's header values (never its map) to
+		// the client's header and reads or closes its body; nothing keeps
+		// the response past serve.
+		done.answer = res
+	}
 	h.pool.Report(t, outcome, latency)
 	h.finish(w, r, s, ctx, call, body, &tm, out, res, err)
 }
@@ -322,6 +328,9 @@ type cleanup struct {
 	block      *outAlloc
 	cancel     context.CancelCauseFunc
 	grpcCancel context.CancelFunc
+	// answer is the fast path's upstream answer, given back to the h1
+	// client when the request is done with it.
+	answer *http.Response
 }
 
 func (c *cleanup) run() {
@@ -331,6 +340,9 @@ func (c *cleanup) run() {
 	}
 	if c.block != nil {
 		c.block.release()
+	}
+	if c.answer != nil {
+		h1.Release(c.answer)
 	}
 	if c.cancel != nil {
 		c.cancel(nil)

@@ -51,7 +51,7 @@ func readFields(br *bufio.Reader) (http.Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseFields(block, slab)
+	return parseFields(block, slab, nil)
 }
 
 // scanFields is the reading half of readFields: it returns the section's
@@ -167,10 +167,15 @@ func fieldStore[S, B any](lines, size int) ([]string, []byte) {
 }
 
 // parseFields parses block, field lines (each ending in LF) without the
-// blank line, with a slab of a value per line. Keys and values are
-// strings over block, which nothing may change afterwards.
-func parseFields(block []byte, slab []string) (http.Header, error) {
-	h := make(http.Header, min(len(slab), maxFieldsHint))
+// blank line, with a slab of a value per line, into h (emptied first; a
+// new map when nil). Keys and values are strings over block, which
+// nothing may change afterwards.
+func parseFields(block []byte, slab []string, h http.Header) (http.Header, error) {
+	if h == nil {
+		h = make(http.Header, min(len(slab), maxFieldsHint))
+	} else {
+		clear(h)
+	}
 	for len(block) > 0 {
 		i := bytes.IndexByte(block, '\n')
 		line := block[:i]

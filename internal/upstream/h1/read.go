@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -34,8 +35,10 @@ var (
 // their own, and the fields are read with scanFields and parseFields
 // directly rather than through readFields.
 func (cn *conn) readResponse(req *http.Request) (*http.Response, bool, error) {
-	alloc := &respAlloc{}
+	alloc := respPool.Get().(*respAlloc)
 	res := &alloc.res
+	spare := alloc.spare
+	alloc.spare = nil
 	for info := 0; ; info++ {
 		line, err := cn.br.ReadSlice('\n')
 		if err != nil {
@@ -47,7 +50,8 @@ func (cn *conn) readResponse(req *http.Request) (*http.Response, bool, error) {
 		// parseFields refuses a space in a field name ("Content-Length : 5").
 		block, slab, err := scanFields(cn.br)
 		if err == nil {
-			res.Header, err = parseFields(block, slab)
+			res.Header, err = parseFields(block, slab, spare)
+			spare = res.Header // an informational answer's map is reused for the next head
 		}
 		if err != nil {
 			return nil, false, fieldsFailed(err)
@@ -64,6 +68,7 @@ func (cn *conn) readResponse(req *http.Request) (*http.Response, bool, error) {
 	b := &alloc.body
 	b.cn = cn
 	b.res = res
+	b.alloc = alloc
 	res.Body = b
 	if err := cn.frame(req, res, b); err != nil {
 		return nil, false, malformed(err)
@@ -122,10 +127,40 @@ func badFields(err error) bool {
 		errors.Is(err, errObsFold) || errors.Is(err, errHeaderTooLarge)
 }
 
-// respAlloc holds a response and its body in one allocation.
+// respAlloc holds a response and its body in one allocation. Release
+// gives it back to respPool, with its header map cleared in spare.
 type respAlloc struct {
-	res  http.Response
-	body body
+	res   http.Response
+	body  body
+	spare http.Header
+}
+
+var respPool = sync.Pool{New: func() any { return new(respAlloc) }}
+
+// maxSpareFields bounds the header map a released answer passes on: a
+// map that held more keeps a larger table than a typical answer needs.
+const maxSpareFields = 8
+
+// Release gives back an answer this package's client returned, for a
+// later answer to reuse its memory (the response, its body reader and
+// its header map; not the header values, which stay valid). The caller
+// must be done with the response, its Header map and its Body, and so
+// must everything it handed them to: the body read to its end or closed.
+// An answer whose body is still open, one whose body was replaced, or
+// one from elsewhere is left to the garbage collector.
+func Release(res *http.Response) {
+	b, ok := res.Body.(*body)
+	if !ok || b.res != res || b.alloc == nil || b.state.Load() == 0 {
+		return
+	}
+	a := b.alloc
+	h := res.Header
+	*a = respAlloc{}
+	if len(h) <= maxSpareFields {
+		clear(h)
+		a.spare = h
+	}
+	respPool.Put(a)
 }
 
 // frame decides how the body is delimited, strictly.
@@ -342,6 +377,8 @@ func protoString(major, minor int) string {
 type body struct {
 	cn  *conn
 	res *http.Response
+	// alloc is the block res and the body are in (Release).
+	alloc *respAlloc
 	// stop removes the request's context watcher; nil = none.
 	stop func() bool
 
