@@ -157,6 +157,8 @@ func Release(res *http.Response) {
 	h := res.Header
 	*a = respAlloc{}
 	if len(h) <= maxSpareFields {
+		// Cleared now, not only when reused, so that the pool does not
+		// keep this answer's keys and values alive.
 		clear(h)
 		a.spare = h
 	}
