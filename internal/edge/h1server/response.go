@@ -663,14 +663,48 @@ func writeField(bw *bufio.Writer, k string, vv []string) {
 		return
 	}
 	for _, v := range vv {
+		if !plainValue(v) {
+			v = cleanValue(v)
+		}
+		if bw.Available() >= len(k)+len(v)+4 {
+			// One copy into the buffer instead of four writes.
+			b := bw.AvailableBuffer()
+			b = append(b, k...)
+			b = append(b, ':', ' ')
+			b = append(b, v...)
+			b = append(b, '\r', '\n')
+			_, _ = bw.Write(b)
+			continue
+		}
 		_, _ = bw.WriteString(k)
 		_, _ = bw.WriteString(": ")
-		if strings.ContainsAny(v, "\r\n") {
-			v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
-		}
-		_, _ = bw.WriteString(strings.TrimSpace(v))
+		_, _ = bw.WriteString(v)
 		_, _ = bw.WriteString("\r\n")
 	}
+}
+
+// plainValue reports whether v goes out as it is: no CR or LF, and
+// nothing strings.TrimSpace would take from its ends (its first and last
+// bytes are printable ASCII).
+func plainValue(v string) bool {
+	if v == "" {
+		return true
+	}
+	if first, last := v[0], v[len(v)-1]; first <= ' ' || first >= 0x7f || last <= ' ' || last >= 0x7f {
+		return false
+	}
+	return strings.IndexByte(v, '\n') < 0 && strings.IndexByte(v, '\r') < 0
+}
+
+// cleanValue is writeField's rare path: CR and LF become spaces and the
+// ends are trimmed.
+//
+//go:noinline
+func cleanValue(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
+	}
+	return strings.TrimSpace(v)
 }
 
 // dateField is "Date: <IMF-fixdate>\r\n", formatted once a second.
