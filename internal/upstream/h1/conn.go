@@ -89,12 +89,12 @@ func (cn *conn) lendReader() {
 	}
 }
 
-// writeBuf is a pooled write buffer, with room to sort a head's field
-// names (writeHeaderFields) in memory lent with it rather than on the
-// stack of the request.
+// writeBuf is a pooled write buffer, with room to sort a head's fields
+// (writeHeaderFields) in memory lent with it rather than on the stack of
+// the request.
 type writeBuf struct {
 	bufio.Writer
-	keys [32]string
+	fields [32]headField
 }
 
 // releaseWriter returns the write buffer to its pool.

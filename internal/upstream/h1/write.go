@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"golang.org/x/net/http/httpguts"
@@ -136,44 +135,44 @@ func (cn *conn) writeFraming(req *http.Request) error {
 	if len(req.Trailer) == 0 {
 		return nil
 	}
-	keys, err := cn.trailerNames(req.Trailer)
+	names, err := cn.trailerNames(req.Trailer)
 	if err != nil {
 		return err
 	}
 	bw.WriteString("Trailer: ")
-	for i, k := range keys {
+	for i, f := range names {
 		if i > 0 {
 			bw.WriteString(",")
 		}
-		bw.WriteString(k)
+		bw.WriteString(f.name)
 	}
 	bw.WriteString("\r\n")
-	clear(bw.keys[:min(len(keys), len(bw.keys))])
+	clear(bw.fields[:min(len(names), len(bw.fields))])
 	return nil
 }
 
 // trailerNames returns the names of the trailers tr declares, canonical
-// and sorted, in the write buffer's array (as fieldNames, which comes
+// and sorted, in the write buffer's array (as headFields, which comes
 // after).
 //
 //go:noinline
-func (cn *conn) trailerNames(tr http.Header) ([]string, error) {
-	keys := cn.bw.keys[:0]
+func (cn *conn) trailerNames(tr http.Header) ([]headField, error) {
+	names := cn.bw.fields[:0]
 	for k := range tr {
 		k = http.CanonicalHeaderKey(k)
 		switch k {
 		case "Transfer-Encoding", "Trailer", "Content-Length":
-			clear(cn.bw.keys[:])
+			clear(cn.bw.fields[:])
 			return nil, fmt.Errorf("h1: invalid trailer key %q", k)
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
-			clear(cn.bw.keys[:])
+			clear(cn.bw.fields[:])
 			return nil, fmt.Errorf("h1: invalid trailer key %q", k)
 		}
-		keys = append(keys, k)
+		names = append(names, headField{name: k})
 	}
-	slices.Sort(keys)
-	return keys, nil
+	sortFields(names)
+	return names, nil
 }
 
 // writeBody streams req's body after the head, closes it and flushes.
@@ -209,15 +208,25 @@ func (cn *conn) writeBody(req *http.Request) (err error) {
 // transport uses, so upstreams see the same bytes whichever client sent
 // them (and caches keyed on raw requests stay warm).
 func (cn *conn) writeHeaderFields(h http.Header) error {
-	keys, err := cn.fieldNames(h)
+	fields, err := cn.headFields(h)
 	bw := cn.bw
-	for _, k := range keys {
-		for _, v := range h[k] {
+	for _, f := range fields {
+		for _, v := range f.values {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				err = badFieldValue(k)
+				err = badFieldValue(f.name)
 				break
 			}
-			bw.WriteString(k)
+			if bw.Available() >= len(f.name)+len(v)+4 {
+				// One copy into the buffer instead of four writes.
+				b := bw.AvailableBuffer()
+				b = append(b, f.name...)
+				b = append(b, ':', ' ')
+				b = append(b, v...)
+				b = append(b, '\r', '\n')
+				bw.Write(b)
+				continue
+			}
+			bw.WriteString(f.name)
 			bw.WriteString(": ")
 			bw.WriteString(v)
 			bw.WriteString("\r\n")
@@ -226,36 +235,48 @@ func (cn *conn) writeHeaderFields(h http.Header) error {
 			break
 		}
 	}
-	// The pooled array must not keep the request's names alive.
-	clear(bw.keys[:min(len(keys), len(bw.keys))])
+	// The pooled array must not keep the request's fields alive.
+	clear(bw.fields[:min(len(fields), len(bw.fields))])
 	return err
 }
 
-// fieldNames returns the names of the fields writeHeaderFields writes,
-// sorted, in the write buffer's array: no allocation for up to 32 fields.
+// headField is one field of a head being written: its name and values,
+// taken from the header map once.
+type headField struct {
+	name   string
+	values []string
+}
+
+// headFields returns the fields writeHeaderFields writes, sorted by
+// name, in the write buffer's array: no allocation for up to 32 fields.
 // It is a function of its own so that its map iterator is not on the
 // stack of the writes (which may flush to the socket).
 //
 //go:noinline
-func (cn *conn) fieldNames(h http.Header) ([]string, error) {
-	keys := cn.bw.keys[:0]
-	for k := range h {
+func (cn *conn) headFields(h http.Header) ([]headField, error) {
+	fields := cn.bw.fields[:0]
+	for k, vv := range h {
 		if skipHeader(k) {
 			continue
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
-			clear(cn.bw.keys[:])
+			clear(cn.bw.fields[:])
 			return nil, badFieldName(k)
 		}
-		keys = append(keys, k)
+		fields = append(fields, headField{k, vv})
 	}
-	// Insertion sort: few keys, and no closure or interface to escape.
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
+	sortFields(fields)
+	return fields, nil
+}
+
+// sortFields sorts by name with an insertion sort: few fields, and no
+// closure or interface to escape.
+func sortFields(fields []headField) {
+	for i := 1; i < len(fields); i++ {
+		for j := i; j > 0 && fields[j].name < fields[j-1].name; j-- {
+			fields[j], fields[j-1] = fields[j-1], fields[j]
 		}
 	}
-	return keys, nil
 }
 
 //go:noinline
