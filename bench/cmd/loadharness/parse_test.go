@@ -331,6 +331,23 @@ func TestSummarizeAndRatios(t *testing.T) {
 	if got := ratios(rows[:2]); got != nil {
 		t.Errorf("ratios without portunus = %+v; want none", got)
 	}
+
+	// The load side: wrk and the upstream behind a proxy, wrk alone for
+	// direct (whose upstream is the measured process).
+	load := func(target string, wrkCPU, upCPU float64, requests int64) runResult {
+		r := run(target, 1, 1000, "")
+		r.WrkCPUSeconds, r.UpstreamCPUSeconds, r.Requests = wrkCPU, upCPU, requests
+		return r
+	}
+	rows = summarize([]string{"direct", "portunus"}, []runResult{
+		load("direct", 2, 5, 100000), load("portunus", 3, 6, 300000),
+	})
+	if got := rows[0]; got.LoadCPUPercent != 20 || got.LoadMicrosPerRequest != 20 {
+		t.Errorf("direct load = %v%%, %v µs/req; want 20%% (wrk alone over 10 s), 20 µs", got.LoadCPUPercent, got.LoadMicrosPerRequest)
+	}
+	if got := rows[1]; got.LoadCPUPercent != 90 || got.LoadMicrosPerRequest != 30 {
+		t.Errorf("portunus load = %v%%, %v µs/req; want 90%% (wrk and upstream over 10 s), 30 µs", got.LoadCPUPercent, got.LoadMicrosPerRequest)
+	}
 }
 
 func TestPrintTableAnonColumn(t *testing.T) {
@@ -353,7 +370,7 @@ func TestPrintTableAnonColumn(t *testing.T) {
 			lines[f[0]] = f
 		}
 	}
-	if got, want := strings.Join(lines["target"], " "), "target req/s p50 p99 req/CPU-s RSS anon CPU% other% rounds"; got != want {
+	if got, want := strings.Join(lines["target"], " "), "target req/s p50 p99 req/CPU-s RSS anon CPU% other% load% load-µs rounds"; got != want {
 		t.Errorf("header = %q; want %q\n%s", got, want, out)
 	}
 	// Fields: target req/s p50 p99 req/CPU-s RSS MiB anon MiB ...

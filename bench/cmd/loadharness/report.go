@@ -96,6 +96,16 @@ type runResult struct {
 
 func (r runResult) ok() bool { return r.Error == "" }
 
+// loadCPUSeconds is the load side's CPU time over the run: wrk's and,
+// behind a proxy, the upstream's (for direct the upstream is the measured
+// process, counted in CPUSeconds).
+func (r runResult) loadCPUSeconds() float64 {
+	if r.Target == targetDirect {
+		return r.WrkCPUSeconds
+	}
+	return r.WrkCPUSeconds + r.UpstreamCPUSeconds
+}
+
 // otherCPUPercent is OtherCPUSeconds over the measured window (100 = one
 // whole CPU taken by other work).
 func (r runResult) otherCPUPercent() float64 {
@@ -118,6 +128,11 @@ type summaryRow struct {
 	RSSFileKiB        float64 `json:"rss_file_kib"`
 	CPUPercent        float64 `json:"cpu_percent"` // measured tree's CPU time / window; 100 = one CPU busy
 	OtherCPUPercent   float64 `json:"other_cpu_percent"`
+	// LoadCPUPercent is the load side's CPU time (loadCPUSeconds) over
+	// the window and LoadMicrosPerRequest the same per request: with the
+	// load side pinned to one CPU, near 100 means req/s is bounded by it.
+	LoadCPUPercent       float64 `json:"load_cpu_percent"`
+	LoadMicrosPerRequest float64 `json:"load_us_per_request"`
 }
 
 // ratioRow is one target's medians divided by another's.
@@ -150,7 +165,7 @@ func median(xs []float64) float64 {
 func summarize(names []string, runs []runResult) []summaryRow {
 	var rows []summaryRow
 	for _, name := range names {
-		var rps, p50, p99, perCPU, rss, rssAnon, rssFile, cpuPct, otherPct []float64
+		var rps, p50, p99, perCPU, rss, rssAnon, rssFile, cpuPct, otherPct, loadPct, loadUs []float64
 		for _, r := range runs {
 			if r.Target != name || !r.ok() {
 				continue
@@ -165,6 +180,10 @@ func summarize(names []string, runs []runResult) []summaryRow {
 			if r.WindowSec > 0 {
 				cpuPct = append(cpuPct, 100*r.CPUSeconds/r.WindowSec)
 				otherPct = append(otherPct, r.otherCPUPercent())
+				loadPct = append(loadPct, 100*r.loadCPUSeconds()/r.WindowSec)
+			}
+			if r.Requests > 0 {
+				loadUs = append(loadUs, 1e6*r.loadCPUSeconds()/float64(r.Requests))
 			}
 		}
 		if len(rps) == 0 {
@@ -176,6 +195,7 @@ func summarize(names []string, runs []runResult) []summaryRow {
 			RequestsPerCPUSec: median(perCPU), RSSKiB: median(rss), CPUPercent: median(cpuPct),
 			RSSAnonKiB: median(rssAnon), RSSFileKiB: median(rssFile),
 			OtherCPUPercent: median(otherPct),
+			LoadCPUPercent:  median(loadPct), LoadMicrosPerRequest: median(loadUs),
 		})
 	}
 	return rows
@@ -252,19 +272,22 @@ func printTable(w io.Writer, rep *report) {
 		return fmt.Sprintf("%.2fx", x)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/CPU-s\tRSS\tanon\tCPU%\tother%\trounds\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/CPU-s\tRSS\tanon\tCPU%\tother%\tload%\tload-µs\trounds\t")
 	for _, r := range rep.Summary {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.1f MiB\t%s\t%.0f%%\t%.0f%%\t%d\t\n", r.Target, r.RequestsPerSec,
-			formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec, r.RSSKiB/1024, anon(r.RSSAnonKiB), r.CPUPercent, r.OtherCPUPercent, r.Rounds)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.1f MiB\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%.1f\t%d\t\n", r.Target, r.RequestsPerSec,
+			formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec, r.RSSKiB/1024, anon(r.RSSAnonKiB), r.CPUPercent, r.OtherCPUPercent,
+			r.LoadCPUPercent, r.LoadMicrosPerRequest, r.Rounds)
 	}
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(tw, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\t\n", r.Name, r.RequestsPerSec, r.P50, r.P99, r.RequestsPerCPUSec, r.RSS, anonRatio(r.RSSAnon))
+		fmt.Fprintf(tw, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\t\t\t\n", r.Name, r.RequestsPerSec, r.P50, r.P99, r.RequestsPerCPUSec, r.RSS, anonRatio(r.RSSAnon))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "RSS = the measured process tree's resident memory after the run; anon = its anonymous part (heap, stacks,")
 	fmt.Fprintln(w, "buffers: what grows per connection); the rest is file-backed (the binary's code and data, libraries, shared memory)")
 	fmt.Fprintln(w, "CPU% = the measured process tree's CPU time over the run (the proxy's; for direct, the upstream's);")
 	fmt.Fprintln(w, "other% = CPU taken by other work on the machine during the run (0 on a quiet box; 100 = one CPU)")
+	fmt.Fprintln(w, "load% = the load side's CPU time over the run (wrk and the upstream; for direct, wrk): near 100 with the load side")
+	fmt.Fprintln(w, "on one CPU, req/s is bounded by it; load-µs = that CPU time per request (µs), higher behind a slower proxy")
 	if noisy(rep.Summary) {
 		fmt.Fprintf(w, "warning: other work took over %.0f%% of a CPU during some runs; treat the figures as noisy\n", noisyOtherPercent)
 	}
