@@ -459,8 +459,10 @@ func measureOnce(ctx context.Context, o options, sup *supervisor, t *target, ups
 		return r
 	}
 	r.wrkResult = res
-	r.CPUSeconds = float64(after-before) / clk
-	r.UpstreamCPUSeconds = float64(upAfter-upBefore) / clk
+	r.CPUSeconds = float64(after.total()-before.total()) / clk
+	r.UserCPUSeconds = float64(after.User-before.User) / clk
+	r.SystemCPUSeconds = float64(after.System-before.System) / clk
+	r.UpstreamCPUSeconds = float64(upAfter.total()-upBefore.total()) / clk
 	r.RSSKiB, r.RSSAnonKiB, r.RSSFileKiB = rss.Total, rss.Anon, rss.File
 	r.WrkCPUSeconds = wrkCPU.Seconds()
 	// Whatever the machine was busy with beyond our three processes is

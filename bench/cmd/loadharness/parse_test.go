@@ -348,6 +348,14 @@ func TestSummarizeAndRatios(t *testing.T) {
 	if got := rows[1]; got.LoadCPUPercent != 90 || got.LoadMicrosPerRequest != 30 {
 		t.Errorf("portunus load = %v%%, %v µs/req; want 90%% (wrk and upstream over 10 s), 30 µs", got.LoadCPUPercent, got.LoadMicrosPerRequest)
 	}
+
+	// The measured process's user and kernel time per request.
+	r := run("portunus", 1, 1000, "")
+	r.Requests, r.UserCPUSeconds, r.SystemCPUSeconds = 250000, 1.5, 3.5
+	rows = summarize([]string{"portunus"}, []runResult{r})
+	if got := rows[0]; got.UserMicrosPerRequest != 6 || got.SystemMicrosPerRequest != 14 {
+		t.Errorf("user, sys = %v, %v µs/req; want 6, 14", got.UserMicrosPerRequest, got.SystemMicrosPerRequest)
+	}
 }
 
 func TestPrintTableAnonColumn(t *testing.T) {
@@ -370,14 +378,14 @@ func TestPrintTableAnonColumn(t *testing.T) {
 			lines[f[0]] = f
 		}
 	}
-	if got, want := strings.Join(lines["target"], " "), "target req/s p50 p99 req/CPU-s RSS anon CPU% other% load% load-µs rounds"; got != want {
+	if got, want := strings.Join(lines["target"], " "), "target req/s p50 p99 req/CPU-s user-µs sys-µs RSS anon CPU% other% load% load-µs rounds"; got != want {
 		t.Errorf("header = %q; want %q\n%s", got, want, out)
 	}
-	// Fields: target req/s p50 p99 req/CPU-s RSS MiB anon MiB ...
-	if got := strings.Join(lines["portunus"][5:9], " "); got != "32.0 MiB 11.0 MiB" {
+	// Fields: target req/s p50 p99 req/CPU-s user-µs sys-µs RSS MiB anon MiB ...
+	if got := strings.Join(lines["portunus"][7:11], " "); got != "32.0 MiB 11.0 MiB" {
 		t.Errorf("portunus RSS and anon = %q; want 32.0 MiB 11.0 MiB\n%s", got, out)
 	}
-	if got := strings.Join(lines["direct"][5:8], " "); got != "16.0 MiB –" {
+	if got := strings.Join(lines["direct"][7:10], " "); got != "16.0 MiB –" {
 		t.Errorf("direct RSS and anon = %q; want 16.0 MiB –\n%s", got, out)
 	}
 	// Ratio row: name req/s p50 p99 req/CPU-s RSS anon.

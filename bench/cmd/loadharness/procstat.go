@@ -151,26 +151,37 @@ func processTree(root int) ([]int, error) {
 	return tree, nil
 }
 
-// treeCPUTicks sums utime+stime over root's process tree.
-func treeCPUTicks(root int) (uint64, error) {
+// cpuTicks is a process tree's CPU time in clock ticks, in user and in
+// kernel mode.
+type cpuTicks struct {
+	User, System uint64
+}
+
+func (c cpuTicks) total() uint64 { return c.User + c.System }
+
+// treeCPUTicks returns the utime and stime of root and all its descendants
+// (a process that exits between the listing and the read is skipped; root
+// itself must be readable).
+func treeCPUTicks(root int) (cpuTicks, error) {
 	tree, err := processTree(root)
 	if err != nil {
-		return 0, err
+		return cpuTicks{}, err
 	}
-	var total uint64
+	var total cpuTicks
 	for i, pid := range tree {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			if i == 0 {
-				return 0, fmt.Errorf("pid %d: %w", pid, err)
+				return cpuTicks{}, fmt.Errorf("pid %d: %w", pid, err)
 			}
 			continue
 		}
 		st, err := parseProcStat(data)
 		if err != nil {
-			return 0, fmt.Errorf("pid %d: %w", pid, err)
+			return cpuTicks{}, fmt.Errorf("pid %d: %w", pid, err)
 		}
-		total += st.UTime + st.STime
+		total.User += st.UTime
+		total.System += st.STime
 	}
 	return total, nil
 }

@@ -78,6 +78,8 @@ type runResult struct {
 	Target string `json:"target"`
 	wrkResult
 	CPUSeconds         float64 `json:"cpu_seconds"`          // measured process tree, utime+stime
+	UserCPUSeconds     float64 `json:"user_cpu_seconds"`     // its utime part
+	SystemCPUSeconds   float64 `json:"system_cpu_seconds"`   // its stime part
 	RequestsPerCPUSec  float64 `json:"requests_per_cpu_sec"` // requests / cpu_seconds
 	RSSKiB             uint64  `json:"rss_kib"`              // measured process tree, after the run
 	RSSAnonKiB         uint64  `json:"rss_anon_kib"`         // part of rss_kib: heap, stacks, buffers (0 without RssAnon)
@@ -133,6 +135,11 @@ type summaryRow struct {
 	// load side pinned to one CPU, near 100 means req/s is bounded by it.
 	LoadCPUPercent       float64 `json:"load_cpu_percent"`
 	LoadMicrosPerRequest float64 `json:"load_us_per_request"`
+	// UserMicrosPerRequest and SystemMicrosPerRequest are the measured
+	// tree's CPU per request in user and in kernel mode: which side a gap
+	// in req/CPU-s is on.
+	UserMicrosPerRequest   float64 `json:"user_us_per_request"`
+	SystemMicrosPerRequest float64 `json:"system_us_per_request"`
 }
 
 // ratioRow is one target's medians divided by another's.
@@ -165,7 +172,7 @@ func median(xs []float64) float64 {
 func summarize(names []string, runs []runResult) []summaryRow {
 	var rows []summaryRow
 	for _, name := range names {
-		var rps, p50, p99, perCPU, rss, rssAnon, rssFile, cpuPct, otherPct, loadPct, loadUs []float64
+		var rps, p50, p99, perCPU, rss, rssAnon, rssFile, cpuPct, otherPct, loadPct, loadUs, userUs, sysUs []float64
 		for _, r := range runs {
 			if r.Target != name || !r.ok() {
 				continue
@@ -184,6 +191,8 @@ func summarize(names []string, runs []runResult) []summaryRow {
 			}
 			if r.Requests > 0 {
 				loadUs = append(loadUs, 1e6*r.loadCPUSeconds()/float64(r.Requests))
+				userUs = append(userUs, 1e6*r.UserCPUSeconds/float64(r.Requests))
+				sysUs = append(sysUs, 1e6*r.SystemCPUSeconds/float64(r.Requests))
 			}
 		}
 		if len(rps) == 0 {
@@ -196,6 +205,7 @@ func summarize(names []string, runs []runResult) []summaryRow {
 			RSSAnonKiB: median(rssAnon), RSSFileKiB: median(rssFile),
 			OtherCPUPercent: median(otherPct),
 			LoadCPUPercent:  median(loadPct), LoadMicrosPerRequest: median(loadUs),
+			UserMicrosPerRequest: median(userUs), SystemMicrosPerRequest: median(sysUs),
 		})
 	}
 	return rows
@@ -272,18 +282,19 @@ func printTable(w io.Writer, rep *report) {
 		return fmt.Sprintf("%.2fx", x)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/CPU-s\tRSS\tanon\tCPU%\tother%\tload%\tload-µs\trounds\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/CPU-s\tuser-µs\tsys-µs\tRSS\tanon\tCPU%\tother%\tload%\tload-µs\trounds\t")
 	for _, r := range rep.Summary {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.1f MiB\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%.1f\t%d\t\n", r.Target, r.RequestsPerSec,
-			formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec, r.RSSKiB/1024, anon(r.RSSAnonKiB), r.CPUPercent, r.OtherCPUPercent,
-			r.LoadCPUPercent, r.LoadMicrosPerRequest, r.Rounds)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.1f\t%.1f\t%.1f MiB\t%s\t%.0f%%\t%.0f%%\t%.0f%%\t%.1f\t%d\t\n", r.Target, r.RequestsPerSec,
+			formatLatency(r.P50us), formatLatency(r.P99us), r.RequestsPerCPUSec, r.UserMicrosPerRequest, r.SystemMicrosPerRequest,
+			r.RSSKiB/1024, anon(r.RSSAnonKiB), r.CPUPercent, r.OtherCPUPercent, r.LoadCPUPercent, r.LoadMicrosPerRequest, r.Rounds)
 	}
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(tw, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t%s\t\t\t\t\t\t\n", r.Name, r.RequestsPerSec, r.P50, r.P99, r.RequestsPerCPUSec, r.RSS, anonRatio(r.RSSAnon))
+		fmt.Fprintf(tw, "%s\t%.2fx\t%.2fx\t%.2fx\t%.2fx\t\t\t%.2fx\t%s\t\t\t\t\t\t\n", r.Name, r.RequestsPerSec, r.P50, r.P99, r.RequestsPerCPUSec, r.RSS, anonRatio(r.RSSAnon))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "RSS = the measured process tree's resident memory after the run; anon = its anonymous part (heap, stacks,")
 	fmt.Fprintln(w, "buffers: what grows per connection); the rest is file-backed (the binary's code and data, libraries, shared memory)")
+	fmt.Fprintln(w, "user-µs, sys-µs = the measured process tree's CPU time per request in user and in kernel mode;")
 	fmt.Fprintln(w, "CPU% = the measured process tree's CPU time over the run (the proxy's; for direct, the upstream's);")
 	fmt.Fprintln(w, "other% = CPU taken by other work on the machine during the run (0 on a quiet box; 100 = one CPU)")
 	fmt.Fprintln(w, "load% = the load side's CPU time over the run (wrk and the upstream; for direct, wrk): near 100 with the load side")

@@ -276,8 +276,8 @@ func soakOne(ctx context.Context, o options, sup *supervisor, t *target, upstrea
 	upAfter, err4 := treeCPUTicks(upstream.pid())
 	machineAfter, err5 := machineBusyTicks()
 	if err := errors.Join(err3, err4, err5); err == nil {
-		r.CPUSeconds = float64(after-before) / clk
-		r.UpstreamCPUSeconds = float64(upAfter-upBefore) / clk
+		r.CPUSeconds = float64(after.total()-before.total()) / clk
+		r.UpstreamCPUSeconds = float64(upAfter.total()-upBefore.total()) / clk
 		r.MachineBusyCPUSeconds = float64(machineAfter-machineBefore) / clk
 	} else {
 		fail(err.Error())
