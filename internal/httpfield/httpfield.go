@@ -1,9 +1,13 @@
-// Package httpfield holds what the gateway's own HTTP/1.x parsers (the
-// plain listeners' server and the upstream client) share about field
-// names.
+// Package httpfield holds what the gateway's own HTTP/1.x parsers and
+// writers (the plain listeners' server and the upstream client) share
+// about header fields.
 package httpfield
 
-import "golang.org/x/net/http/httpguts"
+import (
+	"bufio"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // CanonicalizeName rewrites a field name in place as
 // textproto.CanonicalMIMEHeaderKey would (upper case first and after each
@@ -27,4 +31,23 @@ func CanonicalizeName(name []byte) bool {
 		upper = c == '-'
 	}
 	return true
+}
+
+// WriteLine writes the field line "name: value\r\n" to bw, with one copy
+// into its buffer when the line fits (the usual case) instead of four
+// writes. The caller has checked name and value.
+func WriteLine(bw *bufio.Writer, name, value string) {
+	if bw.Available() >= len(name)+len(value)+4 {
+		b := bw.AvailableBuffer()
+		b = append(b, name...)
+		b = append(b, ':', ' ')
+		b = append(b, value...)
+		b = append(b, '\r', '\n')
+		_, _ = bw.Write(b)
+		return
+	}
+	_, _ = bw.WriteString(name)
+	_, _ = bw.WriteString(": ")
+	_, _ = bw.WriteString(value)
+	_, _ = bw.WriteString("\r\n")
 }

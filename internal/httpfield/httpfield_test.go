@@ -1,6 +1,8 @@
 package httpfield
 
 import (
+	"bufio"
+	"bytes"
 	"net/textproto"
 	"testing"
 )
@@ -36,4 +38,19 @@ func FuzzCanonicalizeName(f *testing.F) {
 			t.Fatalf("%q: got %q, textproto %q", name, b, want)
 		}
 	})
+}
+
+// WriteLine writes the same line whether it fits the buffer's free space
+// (one copy) or not (piece by piece, flushing on the way).
+func TestWriteLine(t *testing.T) {
+	for _, size := range []int{16, 4096} {
+		var out bytes.Buffer
+		bw := bufio.NewWriterSize(&out, size)
+		WriteLine(bw, "Content-Type", "application/json")
+		WriteLine(bw, "X-A", "")
+		bw.Flush()
+		if got, want := out.String(), "Content-Type: application/json\r\nX-A: \r\n"; got != want {
+			t.Errorf("buffer %d: wrote %q; want %q", size, got, want)
+		}
+	}
 }

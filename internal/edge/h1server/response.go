@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/portunus-gw/portunus/internal/httpfield"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -666,20 +667,7 @@ func writeField(bw *bufio.Writer, k string, vv []string) {
 		if !plainValue(v) {
 			v = cleanValue(v)
 		}
-		if bw.Available() >= len(k)+len(v)+4 {
-			// One copy into the buffer instead of four writes.
-			b := bw.AvailableBuffer()
-			b = append(b, k...)
-			b = append(b, ':', ' ')
-			b = append(b, v...)
-			b = append(b, '\r', '\n')
-			_, _ = bw.Write(b)
-			continue
-		}
-		_, _ = bw.WriteString(k)
-		_, _ = bw.WriteString(": ")
-		_, _ = bw.WriteString(v)
-		_, _ = bw.WriteString("\r\n")
+		httpfield.WriteLine(bw, k, v)
 	}
 }
 

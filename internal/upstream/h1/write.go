@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/portunus-gw/portunus/internal/httpfield"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -216,20 +217,7 @@ func (cn *conn) writeHeaderFields(h http.Header) error {
 				err = badFieldValue(f.name)
 				break
 			}
-			if bw.Available() >= len(f.name)+len(v)+4 {
-				// One copy into the buffer instead of four writes.
-				b := bw.AvailableBuffer()
-				b = append(b, f.name...)
-				b = append(b, ':', ' ')
-				b = append(b, v...)
-				b = append(b, '\r', '\n')
-				bw.Write(b)
-				continue
-			}
-			bw.WriteString(f.name)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			httpfield.WriteLine(&bw.Writer, f.name, v)
 		}
 		if err != nil {
 			break
