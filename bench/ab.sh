@@ -8,6 +8,8 @@
 #
 #   bench/ab.sh OLD_BINARY NEW_BINARY [cycles=20] [seconds=3] [connections=50]
 #
+# AB_CLOSE=1 sends Connection: close (the new-connection rate) instead.
+#
 # Linux only; needs wrk and taskset. Traffic goes to 127.0.0.1 only; every
 # process it starts is stopped by PID when it ends.
 set -euo pipefail
@@ -44,7 +46,9 @@ EOF
 done
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-load() { taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"$1"s "http://127.0.0.1:$2/" | awk '/requests in/ {print $1}'; }
+wrk_args=()
+[ "${AB_CLOSE:-0}" = 1 ] && wrk_args=(-H "Connection: close")
+load() { taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"$1"s "${wrk_args[@]}" "http://127.0.0.1:$2/" | awk '/requests in/ {print $1}'; }
 load 2 "${port[A]}" >/dev/null; load 2 "${port[B]}" >/dev/null # warm-up
 
 declare -A req cpu
