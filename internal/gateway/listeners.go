@@ -39,6 +39,27 @@ type listener struct {
 	done chan struct{}
 }
 
+// servedByH1 reports whether the gateway's own HTTP/1.x server serves
+// l: a plain listener without h2c; net/http serves TLS and h2c (and
+// every listener when PORTUNUS_HTTP1_SERVER=stdlib).
+func (l *listener) servedByH1() bool {
+	return l.tls == nil && !l.cfg.H2C && os.Getenv(envHTTP1Server) != "stdlib"
+}
+
+// listen opens l's socket. One the HTTP/1.x server serves leaves TCP
+// keep-alive off at accept, four socket options a connection that
+// carries one request does not need: the server switches it on for the
+// connections that can stay silent for long (streams, WebSocket; see
+// h1server/keepalive.go). net/http's listeners keep net.Listen's
+// keep-alive on every connection.
+func (l *listener) listen() (net.Listener, error) {
+	if l.servedByH1() {
+		lc := net.ListenConfig{KeepAlive: -1}
+		return lc.Listen(context.Background(), "tcp", l.cfg.Address)
+	}
+	return net.Listen("tcp", l.cfg.Address)
+}
+
 // listenerSet opens, keeps and closes public listeners as configs change.
 type listenerSet struct {
 	mu      sync.Mutex
@@ -154,7 +175,7 @@ func (ls *listenerSet) prepare(cfg *config.Config) (commit func(), rollback func
 		_ = old.ln.Close()
 	}
 	for j, l := range want {
-		ln, err := net.Listen("tcp", l.cfg.Address)
+		ln, err := l.listen()
 		if err != nil {
 			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("listeners[%d].address", wantIdx[j]), "cannot listen: %v", err))
 			continue
@@ -171,7 +192,7 @@ func (ls *listenerSet) prepare(cfg *config.Config) (commit func(), rollback func
 		// Changed listeners lost their socket: re-open them with their
 		// old settings so the running config keeps serving.
 		for _, old := range changed {
-			if ln, err := net.Listen("tcp", old.cfg.Address); err == nil {
+			if ln, err := old.listen(); err == nil {
 				ls.restart(old, ln)
 			} else {
 				ls.log.Error("listener lost during failed reload", "address", old.cfg.Address, "error", err)
@@ -276,7 +297,7 @@ func (ls *listenerSet) newServer(l *listener) server {
 		// Prior knowledge only: net/http never honours "Upgrade: h2c".
 		protos.SetUnencryptedHTTP2(true)
 	}
-	if l.tls == nil && !l.cfg.H2C && os.Getenv(envHTTP1Server) != "stdlib" {
+	if l.servedByH1() {
 		s := &h1server.Server{
 			Handler:           h,
 			ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),

@@ -70,6 +70,9 @@ func (c *conn) SyscallConn() (syscall.RawConn, error) {
 	return nil, errors.ErrUnsupported
 }
 
+// Unwrap is the accepted socket, for code that sets socket options.
+func (c *conn) Unwrap() net.Conn { return c.Conn }
+
 // CloseWrite half-closes the accepted socket, when it can.
 func (c *conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

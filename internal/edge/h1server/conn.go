@@ -51,6 +51,8 @@ type conn struct {
 	peekRes int8
 
 	hijacked atomic.Bool
+	// keepAliveOn: TCP keep-alive was switched on (keepalive.go).
+	keepAliveOn atomic.Bool
 	// res is the current request's response, new for each request so
 	// that a handler's goroutine writing after it returned can never
 	// reach the next request's answer.

@@ -344,6 +344,8 @@ func (w *response) FlushError() error {
 	if !w.committed {
 		w.commit(false)
 	}
+	// A flushed answer may be a stream that stays quiet for long.
+	w.c.keepAlive()
 	if w.pre != nil && len(*w.pre) > 0 {
 		if w.chunked {
 			w.writeChunk(*w.pre)
@@ -459,6 +461,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.cr.mu.Unlock()
 	c.hijacked.Store(true)
 	_ = c.setDeadline(time.Time{})
+	c.keepAlive()
 	if w.bw != nil {
 		w.bw.Reset(nil)
 		bufwPool.Put(w.bw)
