@@ -25,6 +25,7 @@ type conn struct {
 	s          *Server
 	rwc        net.Conn
 	remoteAddr string
+	begun      bool // begin ran: the connection has served before
 	// state is the http.ConnState in the low byte and above it the
 	// Unix second the connection became new (read by Shutdown), or 1.
 	state atomic.Uint64
@@ -126,16 +127,16 @@ const maxPostHandlerRead = 256 << 10
 // discardTimeout bounds reading that leftover body.
 const discardTimeout = 5 * time.Second
 
-func (c *conn) serve() {
-	// On this goroutine, not the accept loop's: a PROXY protocol
-	// connection reads its header to know its remote address.
+// begin notes a new connection's remote address before its first
+// request. On the connection's goroutine, not the accept loop's: a
+// PROXY protocol connection reads its header to know it. Not inlined:
+// its frame would sit under every request's.
+//
+//go:noinline
+func (c *conn) begin() {
+	c.begun = true
 	c.remoteAddr = c.rwc.RemoteAddr().String()
-	c.loop(true)
 }
-
-// resume serves a parked connection again: its next request has begun
-// to arrive (or the client closed it).
-func (c *conn) resume() { c.loop(false) }
 
 // closeParked ends a parked connection (idle timeout, shutdown): it has
 // no goroutine to do it.
@@ -145,8 +146,13 @@ func (c *conn) closeParked() {
 }
 
 // loop serves requests until the connection closes, is hijacked, or is
-// parked while it idles.
-func (c *conn) loop(first bool) {
+// parked while it idles; a new connection or one that resumes from the
+// idle poller.
+func (c *conn) loop() {
+	first := !c.begun
+	if first {
+		c.begin()
+	}
 	parked := false
 	defer func() {
 		if parked {

@@ -173,7 +173,7 @@ func (p *idlePoller) wait(rc syscall.RawConn) {
 				continue
 			}
 			p.unpark(c)
-			go c.resume()
+			c.s.start(c)
 		}
 	}
 }

@@ -22,8 +22,11 @@
 //     chunked framing otherwise; fewer deadline updates per request;
 //   - a keep-alive connection idle for two seconds gives up its read
 //     buffer and its goroutine: on Linux it waits in one epoll set for
-//     the process (idlepoll_linux.go) and gets a new goroutine when its
-//     next request begins.
+//     the process (idlepoll_linux.go) and gets a goroutine again when its
+//     next request begins;
+//   - goroutines are reused: one done with a connection waits for the
+//     next (workers.go) instead of ending, so a connection does not pay
+//     for a goroutine's creation and first stack growth.
 //
 // Behaviour is net/http's where the gateway relies on it (the package
 // tests compare the two on the same raw requests), with deliberate
@@ -73,6 +76,7 @@ type Server struct {
 	ErrorLog  *log.Logger
 
 	inShutdown atomic.Bool
+	workers    workers
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
@@ -112,7 +116,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return http.ErrServerClosed
 		}
 		c.setState(http.StateNew)
-		go c.serve()
+		s.start(c)
 	}
 }
 
@@ -179,6 +183,7 @@ func (s *Server) closeListeners() error {
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
 	s.inShutdown.Store(true)
+	s.stopWorkers()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.closeListeners()
@@ -208,6 +213,7 @@ const shutdownPollMax = 500 * time.Millisecond
 // ctx ends, when it returns ctx's error and leaves them to Close.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.inShutdown.Store(true)
+	s.stopWorkers()
 	s.mu.Lock()
 	err := s.closeListeners()
 	s.mu.Unlock()
