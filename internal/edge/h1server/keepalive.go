@@ -19,7 +19,8 @@ import "net"
 // socket is found under the listener wrappers (connection limit, PROXY
 // protocol) that expose it with Unwrap.
 func (c *conn) keepAlive() {
-	if c.keepAliveOn.Swap(true) {
+	// A stream flushes often: a load, not a swap, once it is on.
+	if c.keepAliveOn.Load() || c.keepAliveOn.Swap(true) {
 		return
 	}
 	if tc := tcpConn(c.rwc); tc != nil {
