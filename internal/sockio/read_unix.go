@@ -1,9 +1,12 @@
 //go:build unix
 
-// Package sockio reads a socket without waiting, for code that waits for
-// readiness itself (through syscall.RawConn) and wants the wait to hold no
-// buffer: the HTTP/1.x server between a client's requests, the upstream
-// client between a request and its answer.
+// Package sockio reads and writes a socket without waiting, for code that
+// waits for readiness itself (through syscall.RawConn): the HTTP/1.x
+// server and the upstream client. A read that waits this way holds no
+// buffer while it waits (between a client's requests, between a request
+// and its answer); on Linux both directions skip the scheduler's
+// blocking-call bookkeeping, which a non-blocking socket never needs
+// (sys_raw.go).
 package sockio
 
 import (
@@ -22,7 +25,7 @@ var ErrWouldBlock = errors.New("sockio: nothing to read yet")
 // error as a *net.OpError (as a net.Conn's Read would report it).
 func ReadNow(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(fd, p)
+		n, err := sysRead(fd, p)
 		switch {
 		case err == syscall.EINTR:
 			continue

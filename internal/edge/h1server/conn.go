@@ -50,6 +50,10 @@ type conn struct {
 	rawErr  error
 	peekBuf [1]byte
 	peekRes int8
+	// sr and sw read requests from and write answers to raw once it is
+	// known (connReader.readSocket, out).
+	sr sockio.Reader
+	sw sockio.Writer
 
 	hijacked atomic.Bool
 	// keepAliveOn: TCP keep-alive was switched on (keepalive.go).
@@ -764,8 +768,23 @@ func (c *conn) rawOnce() {
 	if sc, is := c.rwc.(syscall.Conn); is {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.raw = rc
+			c.sr.Reset(rc)
+			c.sw.Reset(rc)
 		}
 	}
+}
+
+// out is what answers are written to: the socket through sw where the
+// connection offers raw access (rwc is the socket, or a wrapper whose
+// Write is the socket's), else rwc.
+func (c *conn) out() io.Writer {
+	if sockio.Raw {
+		c.rawOnce()
+		if c.raw != nil {
+			return &c.sw
+		}
+	}
+	return c.rwc
 }
 
 // peekFD is the RawConn callback of alive; it never waits.

@@ -103,13 +103,21 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readSocket reads from the connection: through it (waiting under its
-// deadline), or in raw mode straight from the socket without waiting.
+// readSocket reads from the connection, waiting under its deadline
+// (through the raw socket where there is one, see conn.out), or in raw
+// mode straight from the socket without waiting.
 func (cr *connReader) readSocket(p []byte) (int, error) {
-	if !cr.rawMode {
-		return cr.c.rwc.Read(p)
+	if cr.rawMode {
+		return sockio.ReadNow(cr.rawFD, p)
 	}
-	return sockio.ReadNow(cr.rawFD, p)
+	if sockio.Raw {
+		c := cr.c
+		c.rawOnce()
+		if c.raw != nil {
+			return c.sr.Read(p)
+		}
+	}
+	return cr.c.rwc.Read(p)
 }
 
 // startBackgroundRead begins watching the socket for the client

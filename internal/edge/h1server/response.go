@@ -172,7 +172,7 @@ func (w *response) writeInformational(code int) {
 func (w *response) writer() *bufio.Writer {
 	if w.bw == nil {
 		w.bw = bufwPool.Get().(*bufio.Writer)
-		w.bw.Reset(w.c.rwc)
+		w.bw.Reset(w.c.out())
 	}
 	return w.bw
 }

@@ -73,6 +73,9 @@ func (cn *conn) rawOnce() bool {
 			return false
 		}
 		cn.raw = rc
+		cn.sw.Reset(rc)
+		cn.cr.sr.Reset(rc)
+		cn.cr.rawOK = true
 	}
 	return cn.raw != nil
 }

@@ -58,6 +58,9 @@ type conn struct {
 	peekBuf   [1]byte
 	raw       syscall.RawConn
 	rawFailed bool
+	// sw writes requests to raw once it is known (connWriter; cr.sr
+	// reads the answers).
+	sw        sockio.Writer
 	destroyed atomic.Bool
 }
 
@@ -427,6 +430,10 @@ type connReader struct {
 	// waiting (conn.readable).
 	rawMode bool
 	rawFD   int
+	// sr reads nc through its RawConn once the connection has looked it
+	// up (rawOK; conn.rawOnce), waiting under the same deadline.
+	sr    sockio.Reader
+	rawOK bool
 	// pending is an error a raw-mode read met (an end or a reset before
 	// the answer), reported by the next read: the buffer's reader
 	// forgets an error once it has returned it.
@@ -451,9 +458,12 @@ func (r *connReader) Read(p []byte) (int, error) {
 	for {
 		var n int
 		var err error
-		if r.rawMode {
+		switch {
+		case r.rawMode:
 			n, err = sockio.ReadNow(r.rawFD, p)
-		} else {
+		case sockio.Raw && r.rawOK:
+			n, err = r.sr.Read(p)
+		default:
 			n, err = r.nc.Read(p)
 		}
 		if n == 0 && err != nil && r.ctx != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -543,6 +553,9 @@ func (w *connWriter) Write(p []byte) (int, error) {
 	if w.cn.armOnWrite {
 		w.cn.armOnWrite = false
 		w.cn.watch()
+	}
+	if sockio.Raw && w.cn.rawOnce() {
+		return w.cn.sw.Write(p)
 	}
 	return w.cn.nc.Write(p)
 }
