@@ -225,3 +225,48 @@ func TestReaderDeadlineAndClose(t *testing.T) {
 		t.Fatal("Read still waiting 10 s after Close")
 	}
 }
+
+// A write announces itself to the scheduler only when no waiting reader
+// was woken by the poller for pollOverdue, and then at most once per
+// pollOverdue; a Reader woken by the poller records the poll.
+func TestAnnounceOnlyWhenPollOverdue(t *testing.T) {
+	c, peer := pair(t)
+	w := writerOn(t, c)
+	write := func() {
+		t.Helper()
+		if _, err := w.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	polledAt.Store(0)
+	announcedAt.Store(0)
+	time.Sleep(pollOverdue) // epoch is older still: the poll looks overdue
+	write()
+	first := announcedAt.Load()
+	if first == 0 {
+		t.Fatal("a write with the poll overdue was not announced")
+	}
+	write()
+	if announcedAt.Load() != first {
+		t.Fatal("a second write within pollOverdue was announced too")
+	}
+
+	// A Reader whose wait the poller ends records the poll.
+	r := readerOn(t, c)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		peer.Write([]byte("y"))
+	}()
+	if _, err := r.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if polledAt.Load() == 0 {
+		t.Fatal("a Reader woken by the poller did not record the poll")
+	}
+	time.Sleep(pollOverdue)
+	Polled()
+	write()
+	if announcedAt.Load() != first {
+		t.Fatal("a write right after a poll was announced")
+	}
+}

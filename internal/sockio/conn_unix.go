@@ -29,6 +29,8 @@ type Reader struct {
 	p   []byte
 	n   int
 	err error
+	// waited: the current Read went to the poller (Polled on its wake).
+	waited bool
 }
 
 // Reset makes r read from rc.
@@ -44,7 +46,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r.p, r.n, r.err = p, 0, nil
+	r.p, r.n, r.err, r.waited = p, 0, nil, false
 	err := r.rc.Read(r.fn)
 	n := r.n
 	if err == nil {
@@ -59,8 +61,12 @@ func (r *Reader) Read(p []byte) (int, error) {
 // readFD is the RawConn callback: false sends the caller to the poller
 // until bytes arrive.
 func (r *Reader) readFD(fd uintptr) bool {
+	if r.waited {
+		Polled()
+	}
 	n, err := ReadNow(int(fd), r.p)
 	if err == ErrWouldBlock {
+		r.waited = true
 		return false
 	}
 	r.n, r.err = n, err
@@ -68,11 +74,13 @@ func (r *Reader) readFD(fd uintptr) bool {
 }
 
 // write is one write system call, announced to the scheduler when the
-// last announced one is announceInterval old.
+// network poll looks overdue (pollOverdue).
 func write(fd int, p []byte) (int, error) {
 	now := int64(time.Since(epoch))
-	if last := announcedAt.Load(); now-last >= int64(announceInterval) && announcedAt.CompareAndSwap(last, now) {
-		return syscall.Write(fd, p)
+	if now-polledAt.Load() >= int64(pollOverdue) {
+		if last := announcedAt.Load(); now-last >= int64(pollOverdue) && announcedAt.CompareAndSwap(last, now) {
+			return syscall.Write(fd, p)
+		}
 	}
 	return sysWrite(fd, p)
 }
@@ -104,29 +112,42 @@ type Writer struct {
 	err error
 }
 
-// announceInterval: a write at least this long after the last announced
-// one goes through syscall.Write, which tells the scheduler about it (the
-// others skip that, see sys_raw.go). The runtime's monitor thread
-// (sysmon) does the network poll a saturated server depends on: the
-// scheduler looks for sockets that became ready only when it runs out of
-// runnable goroutines, or when the monitor finds none looked at for
-// 10 ms. A monitor that went to sleep while the processor idled for a
-// moment sleeps until the next timer or collection unless a system call
-// is announced: with none, a saturated server left connections that had
-// parked unpolled for tens of milliseconds (p99 of saturated cache-hit
-// runs 12–62 ms against 7–8). Announcing every call woke it thousands of
-// times a second; one announced write per interval wakes it at most 50
-// times a second, soon enough to bound that wait near its own 10 ms (p99
-// 8–11 ms). 5 ms kept the tail as well and cost most of the gain.
-const announceInterval = 20 * time.Millisecond
+// pollOverdue: when the runtime's network poller has woken none of the
+// readers waiting through this package (Polled) for this long, a write
+// goes through syscall.Write, which tells the scheduler about it, at
+// most once per pollOverdue; the others skip that (sys_raw.go). The
+// runtime's monitor thread (sysmon) makes the network poll a saturated
+// server depends on: the scheduler looks for sockets that became ready
+// only when it runs out of runnable goroutines, or when the monitor
+// finds none looked at for 10 ms. A monitor that went to sleep while the
+// processor idled for a moment sleeps until the next timer or
+// collection unless a system call is announced: with none, a saturated
+// server left connections that had parked unpolled for tens of
+// milliseconds (p99 of saturated cache-hit runs 12–62 ms against 7–8).
+// An announced call wakes it, and a woken monitor stays awake while the
+// processor is busy. Announcing on a timer instead (every 5 or 20 ms)
+// woke it also when the poller was running and cost most of the gain.
+const pollOverdue = 10 * time.Millisecond
 
 var (
-	// epoch and announcedAt (nanoseconds since epoch, monotonic) time
-	// the announced writes; shared by all Writers, written at most once
-	// per announceInterval.
+	// epoch, polledAt and announcedAt (nanoseconds since epoch,
+	// monotonic) time the poller's wake-ups and the announced writes;
+	// shared by all, each written at most about once a millisecond.
 	epoch       = time.Now()
+	polledAt    atomic.Int64
 	announcedAt atomic.Int64
 )
+
+// Polled records that the runtime's network poller has just woken a
+// reader that waited for bytes: the network is being polled. Callers that
+// wait through their own RawConn callbacks (with ReadNow) call it on the
+// first read after a wait; Reader does.
+func Polled() {
+	now := int64(time.Since(epoch))
+	if now-polledAt.Load() >= int64(time.Millisecond) {
+		polledAt.Store(now)
+	}
+}
 
 // Reset makes w write to rc.
 func (w *Writer) Reset(rc syscall.RawConn) {

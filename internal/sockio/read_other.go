@@ -34,3 +34,6 @@ func (w *Writer) Reset(rc syscall.RawConn) {}
 
 // Write fails here.
 func (w *Writer) Write(p []byte) (int, error) { return 0, errors.ErrUnsupported }
+
+// Polled does nothing here.
+func Polled() {}

@@ -54,6 +54,9 @@ type conn struct {
 	// known (connReader.readSocket, out).
 	sr sockio.Reader
 	sw sockio.Writer
+	// waited: waitReadable's wait went to the poller (sockio.Polled on
+	// its wake).
+	waited bool
 
 	hijacked atomic.Bool
 	// keepAliveOn: TCP keep-alive was switched on (keepalive.go).
@@ -349,7 +352,7 @@ func (c *conn) waitReadable() error {
 	if h := testHookWaitReadable.Load(); h != nil {
 		(*h)(c)
 	}
-	c.rawErr = nil
+	c.rawErr, c.waited = nil, false
 	if err := c.raw.Read(c.readable); err != nil {
 		return err
 	}
@@ -373,6 +376,9 @@ func (c *conn) takeBuffer() {
 // buffer goes back to the pool and the poller waits (false). Bytes, the
 // end of the stream or an error: done (true; an error is kept in rawErr).
 func (c *conn) readableFD(fd uintptr) bool {
+	if c.waited {
+		sockio.Polled() // the poller woke this wait: it is polling
+	}
 	c.takeBuffer()
 	c.cr.rawMode, c.cr.rawFD = true, int(fd)
 	_, err := c.bufr.Peek(1)
@@ -381,6 +387,7 @@ func (c *conn) readableFD(fd uintptr) bool {
 		c.bufr.Reset(nil)
 		bufrPool.Put(c.bufr)
 		c.bufr = nil
+		c.waited = true
 		return false
 	}
 	c.rawErr = err

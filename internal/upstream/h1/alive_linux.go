@@ -55,6 +55,7 @@ func (cn *conn) bindRaw() {
 			cn.sendErr = err
 			return true
 		}
+		cn.waited = true
 		return false
 	}
 }
@@ -94,6 +95,7 @@ func (cn *conn) awaitAnswer() error {
 	if h := testHookAwaitAnswer.Load(); h != nil {
 		(*h)(cn)
 	}
+	cn.waited = false
 	for {
 		err := cn.raw.Read(cn.readable)
 		if err == nil {
@@ -119,6 +121,9 @@ func (cn *conn) awaitAnswer() error {
 //
 //go:noinline
 func (cn *conn) fillNow(fd uintptr) bool {
+	if cn.waited {
+		sockio.Polled() // the poller woke this wait: it is polling
+	}
 	cn.lendReader()
 	cn.cr.rawMode, cn.cr.rawFD = true, int(fd)
 	_, err := cn.br.Peek(1)
@@ -127,6 +132,7 @@ func (cn *conn) fillNow(fd uintptr) bool {
 		cn.br.Reset(nil)
 		readerPool.Put(cn.br)
 		cn.br = nil
+		cn.waited = true
 		return false
 	}
 	if err != nil {

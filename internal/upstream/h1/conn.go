@@ -60,7 +60,10 @@ type conn struct {
 	rawFailed bool
 	// sw writes requests to raw once it is known (connWriter; cr.sr
 	// reads the answers).
-	sw        sockio.Writer
+	sw sockio.Writer
+	// waited: awaitAnswer's wait went to the poller (sockio.Polled on
+	// its wake).
+	waited    bool
 	destroyed atomic.Bool
 }
 
