@@ -16,9 +16,9 @@ import (
 // 20 µs for a millisecond or more before it backs off. A gateway whose
 // processor idles between bursts of requests wakes it on every burst, and
 // the monitor then preempts the thread serving requests thousands of
-// times a second (see docs/performance.md, "Raw socket calls"). One write
-// in a while stays announced (Writer, announceInterval): the monitor
-// also makes the network poll a saturated server depends on.
+// times a second (see docs/performance.md, "Raw socket calls"). A write is
+// still announced when the network poll looks overdue (pollOverdue): the
+// monitor also makes the network poll a saturated server depends on.
 //
 // Under the race detector the standard calls are used instead (sys_std.go):
 // they tell the detector that a write to a socket happens before the read
