@@ -53,7 +53,6 @@ func TestWriterWritesEverything(t *testing.T) {
 	c, peer := pair(t)
 	w := writerOn(t, c)
 	want := make([]byte, 32<<20) // more than loopback buffers hold: the writer must wait
-
 	for i := range want {
 		want[i] = byte(i * 7)
 	}

@@ -73,18 +73,6 @@ func (r *Reader) readFD(fd uintptr) bool {
 	return true
 }
 
-// write is one write system call, announced to the scheduler when the
-// network poll looks overdue (pollOverdue).
-func write(fd int, p []byte) (int, error) {
-	now := int64(time.Since(epoch))
-	if now-polledAt.Load() >= int64(pollOverdue) {
-		if last := announcedAt.Load(); now-last >= int64(pollOverdue) && announcedAt.CompareAndSwap(last, now) {
-			return syscall.Write(fd, p)
-		}
-	}
-	return sysWrite(fd, p)
-}
-
 // renameOp gives an error of RawConn's Read or Write (a deadline, a
 // closed connection) the operation net.Conn's would name: "read", not
 // "raw-read".
@@ -147,6 +135,18 @@ func Polled() {
 	if now-polledAt.Load() >= int64(time.Millisecond) {
 		polledAt.Store(now)
 	}
+}
+
+// write is one write system call, announced to the scheduler when the
+// network poll looks overdue (pollOverdue).
+func write(fd int, p []byte) (int, error) {
+	now := int64(time.Since(epoch))
+	if now-polledAt.Load() >= int64(pollOverdue) {
+		if last := announcedAt.Load(); now-last >= int64(pollOverdue) && announcedAt.CompareAndSwap(last, now) {
+			return syscall.Write(fd, p)
+		}
+	}
+	return sysWrite(fd, p)
 }
 
 // Reset makes w write to rc.

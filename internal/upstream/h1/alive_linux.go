@@ -95,8 +95,8 @@ func (cn *conn) awaitAnswer() error {
 	if h := testHookAwaitAnswer.Load(); h != nil {
 		(*h)(cn)
 	}
-	cn.waited = false
 	for {
+		cn.waited = false
 		err := cn.raw.Read(cn.readable)
 		if err == nil {
 			// A read error waits in connReader.pending: the head's
