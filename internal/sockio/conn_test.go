@@ -116,20 +116,27 @@ func TestWriterDeadline(t *testing.T) {
 func TestWriterClose(t *testing.T) {
 	c, _ := pair(t)
 	w := writerOn(t, c)
-	done := make(chan error, 1)
-	go func() {
+	closeEnds(t, c, "Write", func() error {
 		_, err := w.Write(make([]byte, 64<<20))
-		done <- err
-	}()
+		return err
+	})
+}
+
+// closeEnds runs call, which waits on c, closes c while it waits, and
+// checks that the call ends with net.ErrClosed.
+func closeEnds(t *testing.T, c net.Conn, name string, call func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
 	time.Sleep(50 * time.Millisecond)
 	c.Close()
 	select {
 	case err := <-done:
 		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Write after Close: %v; want net.ErrClosed", err)
+			t.Fatalf("%s after Close: %v; want net.ErrClosed", name, err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Write still waiting 10 s after Close")
+		t.Fatalf("%s still waiting 10 s after Close", name)
 	}
 }
 
@@ -208,21 +215,10 @@ func TestReaderDeadlineAndClose(t *testing.T) {
 		t.Fatalf("deadline error %v: want a *net.OpError with Op \"read\"", err)
 	}
 	c.SetReadDeadline(time.Time{})
-	done := make(chan error, 1)
-	go func() {
+	closeEnds(t, c, "Read", func() error {
 		_, err := r.Read(make([]byte, 8))
-		done <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	c.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Read after Close: %v; want net.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Read still waiting 10 s after Close")
-	}
+		return err
+	})
 }
 
 // A write announces itself to the scheduler only when no waiting reader
