@@ -265,3 +265,24 @@ func TestAnnounceOnlyWhenPollOverdue(t *testing.T) {
 		t.Fatal("a write right after a poll was announced")
 	}
 }
+
+// PolledWithin reports whether Polled recorded a poller wake-up within
+// the span before the given time.
+func TestPolledWithin(t *testing.T) {
+	polledAt.Store(0)
+	time.Sleep(2 * time.Millisecond) // epoch is older still
+	if PolledWithin(time.Now(), time.Millisecond) {
+		t.Fatal("no wake-up recorded, yet reported within 1 ms")
+	}
+	Polled()
+	now := time.Now()
+	if !PolledWithin(now, time.Millisecond) {
+		t.Fatal("a wake-up just recorded is not reported within 1 ms")
+	}
+	if PolledWithin(now.Add(2*time.Millisecond), time.Millisecond) {
+		t.Fatal("a wake-up 2 ms before is reported within 1 ms")
+	}
+	if !PolledWithin(now.Add(2*time.Millisecond), 3*time.Millisecond) {
+		t.Fatal("a wake-up 2 ms before is not reported within 3 ms")
+	}
+}

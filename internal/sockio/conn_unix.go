@@ -120,11 +120,17 @@ const pollOverdue = 10 * time.Millisecond
 var (
 	// epoch, polledAt and announcedAt (nanoseconds since epoch,
 	// monotonic) time the poller's wake-ups and the announced writes;
-	// shared by all, each written at most about once a millisecond.
+	// shared by all, written at most once per polledGrain and once per
+	// pollOverdue.
 	epoch       = time.Now()
 	polledAt    atomic.Int64
 	announcedAt atomic.Int64
 )
+
+// polledGrain: Polled records a wake-up at most once per polledGrain,
+// so that a busy server's processors do not all write the shared word on
+// every wake-up.
+const polledGrain = 100 * time.Microsecond
 
 // Polled records that the runtime's network poller has just woken a
 // reader that waited for bytes: the network is being polled. Callers that
@@ -132,9 +138,17 @@ var (
 // first read after a wait; Reader does.
 func Polled() {
 	now := int64(time.Since(epoch))
-	if now-polledAt.Load() >= int64(time.Millisecond) {
+	if now-polledAt.Load() >= int64(polledGrain) {
 		polledAt.Store(now)
 	}
+}
+
+// PolledWithin reports whether the runtime's network poller woke a
+// waiting reader (Polled) within d before now, to polledGrain. A server
+// asks before it yields to its other connections: see h1server's
+// awaitRequest.
+func PolledWithin(now time.Time, d time.Duration) bool {
+	return int64(now.Sub(epoch))-polledAt.Load() < int64(d)
 }
 
 // write is one write system call, announced to the scheduler when the

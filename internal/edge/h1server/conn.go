@@ -250,7 +250,11 @@ func (c *conn) awaitRequest(first bool) int {
 		// read below finds it instead of finding nothing (a system call)
 		// and parking. On an idle server it costs a trip through the
 		// scheduler.
-		runtime.Gosched()
+		//
+		// Only while the network is being polled, though (yieldPolled).
+		if sockio.PolledWithin(start, yieldPolled) {
+			runtime.Gosched()
+		}
 		err := c.waitReadable()
 		if err == nil {
 			c.takeBuffer()
@@ -288,6 +292,18 @@ func (c *conn) awaitRequest(first bool) int {
 // hotWait is how long a connection keeps its read buffer while it waits
 // for the next request.
 const hotWait = 2 * time.Second
+
+// yieldPolled: awaitRequest yields to the other connections only when
+// the runtime's poller has woken a waiting reader within this long. The
+// scheduler polls the network when it runs out of runnable goroutines
+// (or every 10 ms from its monitor thread), and on a saturated server
+// connections that keep yielding keep it from running out: the ones
+// waiting for the poller were served after milliseconds (cache hits at
+// 98 % CPU: p99 5.7 ms with the yield on every request, 1.9 ms with
+// none, 1.8 ms with this bound). Without the yield the queue drains and
+// the poller runs; while it is polling, the yield saves reads that find
+// nothing.
+const yieldPolled = 500 * time.Microsecond
 
 // hotArmed reports whether the hot deadline an earlier wait set is still
 // the socket's and between hot/2 and hot away: a busy connection keeps it
