@@ -70,7 +70,7 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadharness", flag.ContinueOnError)
-	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: direct, nginx, portunus, portunus-stdlib (Portunus on net/http alone: stdlib upstream transport and server)")
+	targets := fs.String("targets", strings.Join(allTargets, ","), "comma-separated targets: direct, nginx, portunus, portunus-stdlib (Portunus on net/http alone: stdlib upstream transport and server), portunus-plain (Portunus without the measured route's policies: with -auth, -portunus-route or -cache, their cost in one run)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per target (the table shows the median)")
 	fs.IntVar(&o.conns, "c", 50, "wrk connections")
 	fs.IntVar(&o.threads, "t", 1, "wrk threads")
@@ -357,7 +357,7 @@ func startTargets(ctx context.Context, o options, sup *supervisor, rep *report, 
 			t = &target{name: targetDirect, url: "http://" + upAddr + "/", proc: up}
 		case targetNginx:
 			t, err = startNginx(ctx, sup, nginxBin, upAddr)
-		case targetPortunus, targetPortunusStdlib:
+		case targetPortunus, targetPortunusStdlib, targetPortunusPlain:
 			bin := o.portunusBin
 			if bin == "" {
 				bin = filepath.Join(sup.dir, "portunus")
@@ -369,7 +369,7 @@ func startTargets(ctx context.Context, o options, sup *supervisor, rep *report, 
 			}
 			if err == nil {
 				rep.Machine.Portunus = toolVersion(ctx, bin, "version")
-				t, err = startPortunus(ctx, sup, name, bin, upAddr, o.extra)
+				t, err = startPortunus(ctx, sup, name, bin, upAddr, o.extra.forTarget(name))
 			}
 		}
 		if ctx.Err() != nil {

@@ -331,6 +331,13 @@ func TestSummarizeAndRatios(t *testing.T) {
 	if got := ratios(rows[:2]); got != nil {
 		t.Errorf("ratios without portunus = %+v; want none", got)
 	}
+	// Next to portunus-plain (a policy's cost in one run): a third ratio.
+	plain := summarize([]string{"portunus", "portunus-plain"}, []runResult{
+		run("portunus", 1, 450, ""), run("portunus-plain", 1, 500, ""),
+	})
+	if rs := ratios(plain); len(rs) != 1 || rs[0].Name != "portunus/portunus-plain" || math.Abs(rs[0].RequestsPerSec-0.9) > 1e-9 {
+		t.Errorf("ratios with portunus-plain = %+v; want portunus/portunus-plain at 0.9 req/s", rs)
+	}
 
 	// The load side: wrk and the upstream behind a proxy, wrk alone for
 	// direct (whose upstream is the measured process).
@@ -561,6 +568,21 @@ func TestParseCPUBusy(t *testing.T) {
 				t.Errorf("parseCPUBusy = %d, %v; want %d (error %v)", got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+// portunus-plain gets the top-level additions but none of the route's.
+func TestPortunusExtraForTarget(t *testing.T) {
+	x := portunusExtra{route: "auth: [api_key]", top: "consumers: []", headers: []string{"X-API-Key: k"}}
+	if got := x.forTarget(targetPortunus); got.route != x.route || got.top != x.top {
+		t.Errorf("portunus gets %+v; want all of %+v", got, x)
+	}
+	got := x.forTarget(targetPortunusPlain)
+	if got.route != "" || got.top != x.top || len(got.headers) != 1 {
+		t.Errorf("portunus-plain gets %+v; want the top-level additions and headers, no route entries", got)
+	}
+	if x.route == "" {
+		t.Error("forTarget changed its receiver's route")
 	}
 }
 

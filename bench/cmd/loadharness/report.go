@@ -211,7 +211,8 @@ func summarize(names []string, runs []runResult) []summaryRow {
 	return rows
 }
 
-// ratios returns portunus/nginx and portunus/direct where both sides ran.
+// ratios returns portunus/nginx, portunus/direct and
+// portunus/portunus-plain where both sides ran.
 func ratios(rows []summaryRow) []ratioRow {
 	find := func(name string) (summaryRow, bool) {
 		i := slices.IndexFunc(rows, func(r summaryRow) bool { return r.Target == name })
@@ -231,7 +232,7 @@ func ratios(rows []summaryRow) []ratioRow {
 		return nil
 	}
 	var out []ratioRow
-	for _, base := range []string{targetNginx, targetDirect} {
+	for _, base := range []string{targetNginx, targetDirect, targetPortunusPlain} {
 		den, ok := find(base)
 		if !ok {
 			continue

@@ -24,12 +24,19 @@ const (
 	// listeners on net/http's server instead of h1server — the
 	// before/after of both in one interleaved run. Not in the default set.
 	targetPortunusStdlib = "portunus-stdlib"
+	// targetPortunusPlain is the same binary and config with the plain
+	// route: none of what -auth, -portunus-route and -cache add to the
+	// measured route (the top-level additions stay, unused). Next to
+	// portunus it measures a policy's cost as a ratio within one
+	// interleaved run, not across runs minutes apart. Not in the default
+	// set.
+	targetPortunusPlain = "portunus-plain"
 )
 
 var allTargets = []string{targetDirect, targetNginx, targetPortunus}
 
 // knownTargets are the targets -targets accepts.
-var knownTargets = append(slices.Clone(allTargets), targetPortunusStdlib)
+var knownTargets = append(slices.Clone(allTargets), targetPortunusStdlib, targetPortunusPlain)
 
 // readyTimeout bounds how long a freshly started server may take to answer.
 const readyTimeout = 20 * time.Second
@@ -178,6 +185,15 @@ type portunusExtra struct {
 	// headers ("Name: value") the readiness check sends, e.g. -auth's
 	// credential.
 	headers []string
+}
+
+// forTarget is what the target name adds to Portunus's config: all of it,
+// or for portunus-plain the top-level additions alone.
+func (x portunusExtra) forTarget(name string) portunusExtra {
+	if name == targetPortunusPlain {
+		x.route = ""
+	}
+	return x
 }
 
 func portunusConfig(port int, upstreamAddr string, x portunusExtra) string {
