@@ -771,6 +771,9 @@ func jsonString(s string) string {
 // connection offers no raw access (or its read deadline has passed),
 // and the caller must watch it with a background read instead.
 func (c *conn) alive() (alive, ok bool) {
+	if !canPeek {
+		return true, false
+	}
 	c.rawOnce()
 	if c.raw == nil {
 		return true, false
@@ -808,18 +811,4 @@ func (c *conn) out() io.Writer {
 		}
 	}
 	return c.rwc
-}
-
-// peekFD is the RawConn callback of alive; it never waits.
-func (c *conn) peekFD(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	switch {
-	case err == syscall.EAGAIN || err == syscall.EINTR:
-		c.peekRes = 1 // nothing to read: still there
-	case err != nil || n == 0:
-		c.peekRes = -1 // reset, or the orderly end of the stream
-	default:
-		c.peekRes = 1 // bytes waiting (a pipelined request)
-	}
-	return true
 }
