@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -54,6 +55,44 @@ type idleResult struct {
 	RSSHeldKiB     uint64  `json:"rss_held_kib,omitempty"`
 	RSSAnonHeldKiB uint64  `json:"rss_anon_held_kib,omitempty"`
 	KiBPerConnHeld float64 `json:"kib_per_conn_held,omitempty"`
+	// RSSError is why a reading failed; the figures it would have given
+	// are then absent (printed as "?"), never zero.
+	RSSError string `json:"rss_error,omitempty"`
+	// Which readings succeeded.
+	beforeOK, afterOK, heldOK bool
+}
+
+// fdReserve is how many descriptors the harness keeps for itself while
+// it holds idle connections: reading /proc for the target's RSS opens
+// files, and with none left every reading would fail.
+const fdReserve = 64
+
+// idleBudget is how many connections the harness can open with limit
+// descriptors of which open are in use, keeping fdReserve: want, or less
+// when the limit is lower (then limited is true).
+func idleBudget(want int, limit uint64, open int) (n int, limited bool) {
+	free := int64(limit) - int64(open) - fdReserve
+	if free < 0 {
+		free = 0
+	}
+	if int64(want) <= free {
+		return want, false
+	}
+	return int(free), true
+}
+
+// descriptorLimit is the soft descriptor limit and how many descriptors
+// the process has open; ok is false when either is unknown.
+func descriptorLimit() (limit uint64, open int, ok bool) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, 0, false
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, 0, false
+	}
+	return lim.Cur, len(fds), true
 }
 
 // measureIdle opens n keep-alive connections to each target, one request
@@ -86,13 +125,35 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 		r.StopReason = err.Error()
 		return r
 	}
-	settle := func() rssKiB {
-		time.Sleep(2 * time.Second) // lets the target finish its bookkeeping; not a measurement
-		rss, _ := treeRSSKiB(t.proc.pid())
-		return rss
+	// A reading that fails leaves its figures out and says why; a zero
+	// would read as a process that grew by nothing.
+	read := func(what string) (rssKiB, bool) {
+		rss, err := treeRSSKiB(t.proc.pid())
+		if err != nil {
+			if r.RSSError == "" {
+				r.RSSError = fmt.Sprintf("RSS %s: %v", what, err)
+			}
+			return rssKiB{}, false
+		}
+		return rss, true
 	}
-	before := settle()
+	settle := func(what string) (rssKiB, bool) {
+		time.Sleep(2 * time.Second) // lets the target finish its bookkeeping; not a measurement
+		return read(what)
+	}
+	before, okBefore := settle("before")
+	r.beforeOK = okBefore
 	r.RSSBeforeKiB, r.RSSAnonBeforeKiB = before.Total, before.Anon
+	// The harness holds one descriptor per connection: past its own
+	// limit the run would stop with no descriptor left to read the
+	// target's RSS, so it stops short of it and says so.
+	limitStop := ""
+	if limit, open, ok := descriptorLimit(); ok {
+		if budget, limited := idleBudget(n, limit, open); limited {
+			n = budget
+			limitStop = fmt.Sprintf("the harness's descriptor limit (%d; %d kept for its own reads)", limit, fdReserve)
+		}
+	}
 	// Several dialers at once: one at a time, a loaded machine opens only
 	// a few hundred connections a second.
 	const workers = 32
@@ -153,11 +214,15 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 			mu.Unlock()
 		}
 	}
+	if stop == "" && len(conns) == n && n < r.Wanted {
+		stop = limitStop
+	}
 	r.StopReason = stop
 	r.Opened = len(conns)
-	after := settle()
+	after, okAfter := settle("after")
+	r.afterOK = okAfter
 	r.RSSAfterKiB, r.RSSAnonAfterKiB = after.Total, after.Anon
-	if r.Opened > 0 && r.RSSAfterKiB > r.RSSBeforeKiB {
+	if okBefore && okAfter && r.Opened > 0 && r.RSSAfterKiB > r.RSSBeforeKiB {
 		r.KiBPerConn = float64(r.RSSAfterKiB-r.RSSBeforeKiB) / float64(r.Opened)
 	}
 	if hold > 0 && r.Opened > 0 {
@@ -168,9 +233,10 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 		case <-ctx.Done():
 		}
 		r.HeldSec = time.Since(start).Seconds()
-		held, _ := treeRSSKiB(t.proc.pid())
+		held, okHeld := read("held")
+		r.heldOK = okHeld
 		r.RSSHeldKiB, r.RSSAnonHeldKiB = held.Total, held.Anon
-		if r.RSSHeldKiB > r.RSSBeforeKiB {
+		if okBefore && okHeld && r.RSSHeldKiB > r.RSSBeforeKiB {
 			r.KiBPerConnHeld = float64(r.RSSHeldKiB-r.RSSBeforeKiB) / float64(r.Opened)
 		}
 	}
@@ -207,14 +273,41 @@ func openIdle(ctx context.Context, host string, i int, req []byte, br *bufio.Rea
 
 // printIdle writes the table; the idle mode writes no JSON, so the table
 // carries the anonymous part of the RSS after the connections opened.
-func printIdle(results []idleResult) {
-	fmt.Printf("\n%16s %8s %8s %12s %12s %12s %10s %12s %12s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "anon after", "KiB/conn", "RSS held", "KiB/conn", "stopped by")
+func printIdle(results []idleResult) { writeIdle(os.Stdout, results) }
+
+// writeIdle is printIdle's table. A figure whose reading failed is "?",
+// and the reason is in the last column.
+func writeIdle(w io.Writer, results []idleResult) {
+	fmt.Fprintf(w, "\n%16s %8s %8s %12s %12s %12s %10s %12s %12s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "anon after", "KiB/conn", "RSS held", "KiB/conn", "stopped by")
 	for _, r := range results {
+		perConn := "?"
+		if r.beforeOK && r.afterOK {
+			perConn = fmt.Sprintf("%.2f", r.KiBPerConn)
+		}
 		held := fmt.Sprintf("%12s %12s", "-", "-")
 		if r.HeldSec > 0 {
-			held = fmt.Sprintf("%8.1f MiB %12s", float64(r.RSSHeldKiB)/1024, fmt.Sprintf("%.2f @%.0fs", r.KiBPerConnHeld, r.HeldSec))
+			perHeld := "?"
+			if r.beforeOK && r.heldOK {
+				perHeld = fmt.Sprintf("%.2f", r.KiBPerConnHeld)
+			}
+			held = fmt.Sprintf("%12s %12s", mib(r.RSSHeldKiB, r.heldOK), fmt.Sprintf("%s @%.0fs", perHeld, r.HeldSec))
 		}
-		fmt.Printf("%16s %8d %8d %9.1f MiB %9.1f MiB %9.1f MiB %10.2f %s  %s\n", r.Target, r.Wanted, r.Opened,
-			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, float64(r.RSSAnonAfterKiB)/1024, r.KiBPerConn, held, r.StopReason)
+		why := r.StopReason
+		if r.RSSError != "" {
+			if why != "" {
+				why += "; "
+			}
+			why += r.RSSError
+		}
+		fmt.Fprintf(w, "%16s %8d %8d %12s %12s %12s %10s %s  %s\n", r.Target, r.Wanted, r.Opened,
+			mib(r.RSSBeforeKiB, r.beforeOK), mib(r.RSSAfterKiB, r.afterOK), mib(r.RSSAnonAfterKiB, r.afterOK), perConn, held, why)
 	}
+}
+
+// mib formats a reading in MiB, or "?" when it failed.
+func mib(kib uint64, ok bool) string {
+	if !ok {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
 }
