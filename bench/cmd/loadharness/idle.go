@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -40,9 +41,14 @@ func raiseFileLimitTo(n uint64) uint64 {
 
 // idleResult is one target's idle-connection memory figures.
 type idleResult struct {
-	Target       string  `json:"target"`
-	Wanted       int     `json:"wanted"`
-	Opened       int     `json:"opened"`
+	Target string `json:"target"`
+	Wanted int    `json:"wanted"`
+	Opened int    `json:"opened"`
+	// OpenAfter is how many of them were still open when RSS was read
+	// (OpenHeld: after -idle-hold); the per-connection figures divide by
+	// it, since a server that closed some holds no memory for them.
+	OpenAfter    int     `json:"open_after"`
+	OpenHeld     int     `json:"open_held,omitempty"`
 	StopReason   string  `json:"stop_reason,omitempty"`
 	RSSBeforeKiB uint64  `json:"rss_before_kib"`
 	RSSAfterKiB  uint64  `json:"rss_after_kib"`
@@ -166,6 +172,13 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 	)
 	defer func() {
 		for _, c := range conns {
+			// An abortive close: a normal one would leave each
+			// connection's port in TIME_WAIT for a minute, and the next
+			// target's dials from the same source addresses would find
+			// none free ("address already in use").
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
 			c.Close()
 		}
 	}()
@@ -222,8 +235,9 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 	after, okAfter := settle("after")
 	r.afterOK = okAfter
 	r.RSSAfterKiB, r.RSSAnonAfterKiB = after.Total, after.Anon
-	if okBefore && okAfter && r.Opened > 0 && r.RSSAfterKiB > r.RSSBeforeKiB {
-		r.KiBPerConn = float64(r.RSSAfterKiB-r.RSSBeforeKiB) / float64(r.Opened)
+	r.OpenAfter = stillOpen(conns)
+	if okBefore && okAfter && r.OpenAfter > 0 && r.RSSAfterKiB > r.RSSBeforeKiB {
+		r.KiBPerConn = float64(r.RSSAfterKiB-r.RSSBeforeKiB) / float64(r.OpenAfter)
 	}
 	if hold > 0 && r.Opened > 0 {
 		logf("idle %s: holding %d connections for %s", t.name, r.Opened, hold)
@@ -236,11 +250,49 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 		held, okHeld := read("held")
 		r.heldOK = okHeld
 		r.RSSHeldKiB, r.RSSAnonHeldKiB = held.Total, held.Anon
-		if okBefore && okHeld && r.RSSHeldKiB > r.RSSBeforeKiB {
-			r.KiBPerConnHeld = float64(r.RSSHeldKiB-r.RSSBeforeKiB) / float64(r.Opened)
+		r.OpenHeld = stillOpen(conns)
+		if okBefore && okHeld && r.OpenHeld > 0 && r.RSSHeldKiB > r.RSSBeforeKiB {
+			r.KiBPerConnHeld = float64(r.RSSHeldKiB-r.RSSBeforeKiB) / float64(r.OpenHeld)
 		}
 	}
 	return r
+}
+
+// stillOpen counts the connections the target has not closed. A server
+// may close idle connections to make room (nginx drops idle keep-alive
+// connections once its worker_connections are in use) or on an idle
+// timeout; a read with a short deadline times out on an open idle
+// connection and ends (EOF, reset) on a closed one.
+func stillOpen(conns []net.Conn) int {
+	const workers = 32
+	var (
+		open atomic.Int64
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b [1]byte
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(conns) {
+					return
+				}
+				c := conns[i]
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+				_, err := c.Read(b[:])
+				_ = c.SetReadDeadline(time.Time{})
+				// Bytes on an idle connection are unexpected, but it is open.
+				if ne, ok := err.(net.Error); err == nil || ok && ne.Timeout() {
+					open.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(open.Load())
 }
 
 // openIdle opens connection i (source 127.0.0.x by i), sends one request
@@ -278,19 +330,19 @@ func printIdle(results []idleResult) { writeIdle(os.Stdout, results) }
 // writeIdle is printIdle's table. A figure whose reading failed is "?",
 // and the reason is in the last column.
 func writeIdle(w io.Writer, results []idleResult) {
-	fmt.Fprintf(w, "\n%16s %8s %8s %12s %12s %12s %10s %12s %12s  %s\n", "target", "wanted", "opened", "RSS before", "RSS after", "anon after", "KiB/conn", "RSS held", "KiB/conn", "stopped by")
+	fmt.Fprintf(w, "\n%16s %8s %8s %8s %12s %12s %12s %10s %12s %8s %12s  %s\n", "target", "wanted", "opened", "open", "RSS before", "RSS after", "anon after", "KiB/conn", "RSS held", "open", "KiB/conn", "stopped by")
 	for _, r := range results {
 		perConn := "?"
 		if r.beforeOK && r.afterOK {
 			perConn = fmt.Sprintf("%.2f", r.KiBPerConn)
 		}
-		held := fmt.Sprintf("%12s %12s", "-", "-")
+		held := fmt.Sprintf("%12s %8s %12s", "-", "-", "-")
 		if r.HeldSec > 0 {
 			perHeld := "?"
 			if r.beforeOK && r.heldOK {
 				perHeld = fmt.Sprintf("%.2f", r.KiBPerConnHeld)
 			}
-			held = fmt.Sprintf("%12s %12s", mib(r.RSSHeldKiB, r.heldOK), fmt.Sprintf("%s @%.0fs", perHeld, r.HeldSec))
+			held = fmt.Sprintf("%12s %8d %12s", mib(r.RSSHeldKiB, r.heldOK), r.OpenHeld, fmt.Sprintf("%s @%.0fs", perHeld, r.HeldSec))
 		}
 		why := r.StopReason
 		if r.RSSError != "" {
@@ -299,7 +351,7 @@ func writeIdle(w io.Writer, results []idleResult) {
 			}
 			why += r.RSSError
 		}
-		fmt.Fprintf(w, "%16s %8d %8d %12s %12s %12s %10s %s  %s\n", r.Target, r.Wanted, r.Opened,
+		fmt.Fprintf(w, "%16s %8d %8d %8d %12s %12s %12s %10s %s  %s\n", r.Target, r.Wanted, r.Opened, r.OpenAfter,
 			mib(r.RSSBeforeKiB, r.beforeOK), mib(r.RSSAfterKiB, r.afterOK), mib(r.RSSAnonAfterKiB, r.afterOK), perConn, held, why)
 	}
 }

@@ -213,6 +213,7 @@ func run(o options) (err error) {
 		}
 	}
 	if o.idle > 0 {
+		nginxConnections = max(nginxConnections, o.idle+1024)
 		// The harness and each target hold one descriptor per connection.
 		if got := raiseFileLimitTo(uint64(o.idle) + 4096); got < uint64(o.idle) {
 			logf("warning: open-file limit %d is below -idle %d; the run reports how far it got", got, o.idle)

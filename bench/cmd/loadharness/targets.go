@@ -93,6 +93,13 @@ func startUpstream(ctx context.Context, sup *supervisor, bin string) (*child, st
 	return c, addr, nil
 }
 
+// nginxConnections is nginx's worker_connections: what a keep-alive run
+// needs, or, with -idle, the idle connections and room to spare (main
+// sets it): past its worker_connections nginx closes idle keep-alive
+// connections to accept new ones, and would be measured holding fewer
+// than it was given.
+var nginxConnections = 8192
+
 // nginxConfig renders an nginx reverse proxy equivalent to the Portunus
 // bench route: one worker, keep-alive pool to the upstream, no access log,
 // every path under dir. keepalive_requests is raised on both sides so that
@@ -108,8 +115,8 @@ daemon off;
 master_process on;
 pid %[1]s/nginx.pid;
 error_log %[1]s/nginx-error.log warn;
-worker_rlimit_nofile 16384;
-events { worker_connections 8192; }
+worker_rlimit_nofile %[4]d;
+events { worker_connections %[5]d; }
 http {
     access_log off;
     client_body_temp_path %[1]s/client_body;
@@ -132,7 +139,7 @@ http {
         }
     }
 }
-`, dir, port, upstreamAddr)
+`, dir, port, upstreamAddr, 2*nginxConnections, nginxConnections)
 	return b.String()
 }
 
