@@ -262,7 +262,8 @@ func idleOne(ctx context.Context, t *target, n int, hold time.Duration) idleResu
 // may close idle connections to make room (nginx drops idle keep-alive
 // connections once its worker_connections are in use) or on an idle
 // timeout; a read with a short deadline times out on an open idle
-// connection and ends (EOF, reset) on a closed one.
+// connection and ends (EOF, reset) at once on a closed one, whose end
+// has already arrived. Open ones cost the deadline each, so it is short.
 func stillOpen(conns []net.Conn) int {
 	const workers = 32
 	var (
@@ -281,7 +282,7 @@ func stillOpen(conns []net.Conn) int {
 					return
 				}
 				c := conns[i]
-				_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
 				_, err := c.Read(b[:])
 				_ = c.SetReadDeadline(time.Time{})
 				// Bytes on an idle connection are unexpected, but it is open.
